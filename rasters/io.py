@@ -1,0 +1,345 @@
+"""Raster I/O aligned to the analysis grid: lazy per-chunk warped reading and atomic GeoTIFF writing.
+
+Reading: every chunk task opens the file itself (paths in the graph, never datasets) and warps just its
+window with GDAL (``rasterio.warp.reproject``), so memory is bounded by the chunk size and the graph is
+picklable. Source nodata becomes NaN; the result is float32.
+
+Writing: one dataset per output, opened once for writing and filled window by window by ``dask.array.store``
+under a lock (rioxarray's per-chunk reopen was measured 3.2x slower and drops creation options). Data go to a
+temporary file in the destination folder; statistics and overviews are added, then ``os.replace`` puts the
+finished file in place, so a failed run never leaves a half-written GeoTIFF under the final name.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.warp import reproject, transform_bounds
+from rasterio.windows import Window
+
+from .blocks import grid_blocks
+from .errors import ConfigError, InputDataError
+from .grid import Grid
+
+RESAMPLING = {
+    "nearest": Resampling.nearest,
+    "bilinear": Resampling.bilinear,
+    "cubic": Resampling.cubic,
+    "cubic_spline": Resampling.cubic_spline,
+    "lanczos": Resampling.lanczos,
+    "average": Resampling.average,
+    "mode": Resampling.mode,
+    "min": Resampling.min,
+    "max": Resampling.max,
+    "med": Resampling.med,
+}
+
+# Creation options chosen by measurement on these machines: ZSTD level 1 with the floating-point predictor wrote
+# float32 about 4x faster than default DEFLATE at about the same size.
+FLOAT_PROFILE = {"compress": "ZSTD", "zstd_level": 1, "predictor": 3}
+INT_PROFILE = {"compress": "ZSTD", "zstd_level": 1, "predictor": 2}
+BLOCK = 256  # internal tile edge; chunk sizes are multiples of it in every shipped config
+
+
+def resampling_from_name(name: str) -> Resampling:
+    try:
+        return RESAMPLING[name]
+    except KeyError:
+        from .errors import did_you_mean
+
+        raise ConfigError(f"unknown resampling '{name}'{did_you_mean(name, RESAMPLING)}") from None
+
+
+# ------------------------------------------------------------------------------------------------ reading
+@dataclass(frozen=True)
+class RasterInfo:
+    """What a raster file is, checked before any chunk is read."""
+
+    path: str
+    crs_wkt: str
+    width: int
+    height: int
+    count: int
+    dtype: str
+    nodata: float | None
+    bounds: tuple[float, float, float, float]
+    res: tuple[float, float]
+
+
+def inspect(path: str | os.PathLike, band: int = 1) -> RasterInfo:
+    """Open ``path`` once and check it is a usable, georeferenced raster.
+
+    Raises ``InputDataError`` for a missing file, a file GDAL cannot read as a raster, a raster without a CRS,
+    a rotated transform, a band that does not exist, or a file cut short (its last block cannot be read).
+    """
+    p = str(path)
+    if not p.startswith("/vsi") and not Path(p).exists():
+        raise InputDataError(f"{p}: file not found")
+    try:
+        with rasterio.open(p) as src:
+            if src.crs is None:
+                raise InputDataError(f"{p}: raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:4326)")
+            t = src.transform
+            if t.b != 0 or t.d != 0:
+                raise InputDataError(f"{p}: rotated/sheared geotransform is not supported; warp it north-up first")
+            if t.is_identity:
+                raise InputDataError(f"{p}: raster has no geotransform")
+            if not 1 <= band <= src.count:
+                raise InputDataError(f"{p}: band {band} does not exist (the file has {src.count})")
+            # A copy cut short keeps its header: reading the last block is the cheap way to notice.
+            src.read(band, window=Window(src.width - 1, src.height - 1, 1, 1))
+            return RasterInfo(
+                p,
+                src.crs.to_wkt(),
+                src.width,
+                src.height,
+                src.count,
+                src.dtypes[band - 1],
+                src.nodata,
+                tuple(src.bounds),
+                src.res,
+            )
+    except InputDataError:
+        raise
+    except (RasterioIOError, RasterioError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "not recognized as" in msg or "not recognised" in msg:
+            raise InputDataError(f"{p}: not a raster GDAL can read") from None
+        raise InputDataError(f"{p}: cannot read raster ({msg})") from None
+
+
+def overlap_fraction(info: RasterInfo, grid: Grid) -> float:
+    """Share of the grid's bounding box covered by the raster's footprint (0 when they do not overlap)."""
+    try:
+        b = transform_bounds(info.crs_wkt, grid.rio_crs, *info.bounds, densify_pts=21)
+    except Exception:  # noqa: BLE001 - a footprint that cannot be projected does not overlap usefully
+        return 0.0
+    gx0, gy0, gx1, gy1 = grid.bounds
+    w = max(0.0, min(b[2], gx1) - max(b[0], gx0))
+    h = max(0.0, min(b[3], gy1) - max(b[1], gy0))
+    if not all(map(math.isfinite, (w, h))):
+        return 0.0
+    return (w * h) / ((gx1 - gx0) * (gy1 - gy0))
+
+
+def read(
+    path: str | os.PathLike,
+    grid: Grid,
+    resampling: str = "bilinear",
+    band: int = 1,
+) -> da.Array:
+    """Lazy float32 dask array of ``path`` warped onto ``grid``; source nodata and cells off the source are NaN.
+
+    Any GDAL raster in any CRS. Each chunk is warped independently by GDAL with the chosen resampling
+    (``bilinear`` for continuous data, ``nearest``/``mode`` for categories).
+    """
+    info = inspect(path, band)
+    rs = resampling_from_name(resampling)
+    if overlap_fraction(info, grid) == 0.0:
+        raise InputDataError(f"{info.path}: raster does not overlap the analysis grid ({grid.describe()})")
+    return grid_blocks(
+        _read_window, grid, np.float32, info.path, band, rs.value, info.nodata, name=f"read-{Path(info.path).stem}"
+    )
+
+
+def _read_window(grid: Grid, window: Window, path: str, band: int, resampling: int, nodata: float | None):
+    out = np.full((int(window.height), int(window.width)), np.nan, dtype=np.float32)
+    try:
+        with rasterio.Env(GDAL_NUM_THREADS=1), rasterio.open(path) as src, warnings.catch_warnings():
+            # GDAL's warper treats the destination ndarray as a dataset without georeferencing and says so;
+            # the transform is passed explicitly, so the warning is noise.
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            reproject(
+                source=rasterio.band(src, band),
+                destination=out,
+                src_nodata=nodata,
+                dst_transform=grid.window_transform(window),
+                dst_crs=grid.rio_crs,
+                dst_nodata=np.nan,
+                resampling=Resampling(resampling),
+                init_dest_nodata=True,
+            )
+    except (RasterioIOError, RasterioError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InputDataError(f"{path}: cannot read the block for grid window {window.flatten()} ({msg})") from None
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ writing
+@dataclass
+class RasterOutput:
+    """One raster to write: the lazy array, where, and how to describe it."""
+
+    array: da.Array
+    path: Path
+    description: str = ""
+    units: str = ""
+    nodata: float | int | None = None
+    categorical: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Target:
+    out: RasterOutput
+    tmp: Path
+    dataset: Any
+    lock: threading.Lock
+
+    def __setitem__(self, key: tuple[slice, slice], block: np.ndarray) -> None:
+        rows, cols = key
+        window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+        with self.lock:
+            self.dataset.write(block, 1, window=window)
+
+
+def _profile(grid: Grid, dtype: np.dtype, nodata) -> dict:
+    base = FLOAT_PROFILE if np.issubdtype(dtype, np.floating) else INT_PROFILE
+    tiled = grid.width > BLOCK or grid.height > BLOCK
+    return {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": 1,
+        "dtype": dtype.name,
+        "crs": grid.rio_crs,
+        "transform": grid.transform,
+        "nodata": nodata,
+        "tiled": tiled,
+        **({"blockxsize": BLOCK, "blockysize": BLOCK} if tiled else {}),
+        "BIGTIFF": "IF_SAFER",
+        **base,
+    }
+
+
+def _stats_graph(arr: da.Array, nodata) -> dict[str, da.Array]:
+    """Exact statistics over valid cells, as lazy scalars computed in the same pass as the write."""
+    if np.issubdtype(arr.dtype, np.floating):
+        valid = ~da.isnan(arr)
+    elif nodata is not None:
+        valid = arr != nodata
+    else:
+        valid = da.ones_like(arr, dtype=bool)
+    x = da.where(valid, arr, 0).astype(np.float64)
+    big, small = np.finfo(np.float64).max, np.finfo(np.float64).min
+    return {
+        "count": valid.sum(),
+        "sum": x.sum(),
+        "sumsq": (x * x).sum(),
+        "min": da.where(valid, arr.astype(np.float64), big).min(),
+        "max": da.where(valid, arr.astype(np.float64), small).max(),
+    }
+
+
+def _stats_tags(s: dict[str, Any], ncells: int) -> dict[str, str]:
+    n = int(s["count"])
+    if n == 0:
+        return {"STATISTICS_VALID_PERCENT": "0"}
+    mean = float(s["sum"]) / n
+    var = max(0.0, float(s["sumsq"]) / n - mean * mean)
+    return {
+        "STATISTICS_MINIMUM": repr(float(s["min"])),
+        "STATISTICS_MAXIMUM": repr(float(s["max"])),
+        "STATISTICS_MEAN": repr(mean),
+        "STATISTICS_STDDEV": repr(math.sqrt(var)),
+        "STATISTICS_VALID_PERCENT": repr(100.0 * n / ncells),
+    }
+
+
+def overview_levels(grid: Grid, min_size: int = BLOCK) -> list[int]:
+    levels, f = [], 2
+    while max(grid.width, grid.height) / f >= min_size // 2 and max(grid.width, grid.height) > min_size:
+        levels.append(f)
+        f *= 2
+    return levels
+
+
+def write_many(outputs: Sequence[RasterOutput], grid: Grid, extra: Sequence[Any] = ()) -> tuple[list[dict], list]:
+    """Write every output in one ``dask.compute`` (shared intermediates computed once), atomically.
+
+    ``extra`` lazy objects (e.g. zonal sums) are computed in the same pass and returned.
+    Returns (statistics per output, computed extras).
+    """
+    seen: set[Path] = set()
+    for o in outputs:
+        if o.array.shape != grid.shape:
+            raise ValueError(f"{o.path}: array shape {o.array.shape} is not the grid shape {grid.shape}")
+        if o.path.resolve() in seen:
+            raise ConfigError(f"{o.path}: two outputs would be written to the same file")
+        seen.add(o.path.resolve())
+    targets: list[_Target] = []
+    try:
+        stores, stats = [], []
+        for o in outputs:
+            o.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{o.path.stem}.", suffix=".tmp.tif", dir=o.path.parent)
+            os.close(fd)
+            arr = o.array.rechunk(grid.chunks)
+            ds = rasterio.open(tmp, "w", **_profile(grid, arr.dtype, o.nodata))
+            t = _Target(o, Path(tmp), ds, threading.Lock())
+            targets.append(t)
+            stores.append(da.store(arr, t, lock=False, compute=False))
+            stats.append(_stats_graph(arr, o.nodata))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            _, stats_done, extra_done = dask.compute(stores, stats, list(extra))
+        results = []
+        for t, s in zip(targets, stats_done, strict=True):
+            tags = _stats_tags(s, grid.width * grid.height)
+            _finish(t, grid, tags)
+            results.append(tags)
+        for t in targets:
+            os.replace(t.tmp, t.out.path)
+        return results, list(extra_done)
+    finally:
+        for t in targets:
+            if not t.dataset.closed:
+                t.dataset.close()
+            if t.tmp.exists():
+                t.tmp.unlink()
+
+
+def _finish(t: _Target, grid: Grid, stats: dict[str, str]) -> None:
+    ds, o = t.dataset, t.out
+    ds.update_tags(1, **stats)
+    if o.tags:
+        ds.update_tags(**o.tags)
+    if o.description:
+        ds.set_band_description(1, o.description)
+    if o.units:
+        ds.set_band_unit(1, o.units)
+    ds.close()
+    levels = overview_levels(grid)
+    if levels:
+        method = Resampling.nearest if o.categorical else Resampling.average
+        with rasterio.Env(COMPRESS_OVERVIEW="ZSTD", ZSTD_LEVEL_OVERVIEW=1, PREDICTOR_OVERVIEW=1):
+            with rasterio.open(t.tmp, "r+") as ds2:
+                ds2.build_overviews(levels, method)
+                ds2.update_tags(ns="rio_overview", resampling=method.name)
+
+
+def write(array: da.Array | np.ndarray, grid: Grid, path: str | os.PathLike, **meta: Any) -> dict:
+    """Write one array on ``grid`` to ``path`` as a tiled, compressed GeoTIFF with statistics and overviews.
+
+    ``meta``: ``description``, ``units``, ``nodata``, ``categorical``, ``tags`` (see ``RasterOutput``).
+    Float arrays get nodata NaN unless told otherwise. Returns the statistics written.
+    """
+    arr = da.asarray(array).rechunk(grid.chunks) if not isinstance(array, da.Array) else array
+    if "nodata" not in meta and np.issubdtype(arr.dtype, np.floating):
+        meta["nodata"] = float("nan")
+    stats, _ = write_many([RasterOutput(arr, Path(path), **meta)], grid)
+    return stats[0]

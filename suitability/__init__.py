@@ -1,0 +1,1 @@
+"""The domain: criterion transforms, weights, overlay, constraints, classification (pure array functions)."""

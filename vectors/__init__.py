@@ -1,0 +1,1 @@
+"""Vector layers: read, validate and repair, reproject, rasterize onto the analysis grid."""
