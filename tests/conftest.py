@@ -1,0 +1,29 @@
+"""Shared fixtures: the bundled Qinghai data and small synthetic rasters written on the fly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data" / "qinghai"
+ALBERS = "+proj=aea +lat_0=35 +lon_0=96 +lat_1=33 +lat_2=38 +ellps=GRS80 +units=m +no_defs"
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
+
+
+def write_tif(path: Path, array: np.ndarray, transform: Affine, crs: str | None, nodata=None, **kw) -> Path:
+    profile = {"driver": "GTiff", "width": array.shape[1], "height": array.shape[0], "count": 1,
+               "dtype": array.dtype.name, "transform": transform, "nodata": nodata, **kw}
+    if crs is not None:
+        profile["crs"] = crs
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array, 1)
+    return path
