@@ -1,0 +1,160 @@
+"""The ``suitability`` command line: parses arguments and reports; all work happens in the library.
+
+Exit codes: 0 ok, 1 runtime failure, 2 config or usage error, 3 bad input data, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from rasters.errors import SuitabilityError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors: one line, exit 2
+        self.print_usage(sys.stderr)
+        print(f"suitability: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="suitability",
+        description="Land-use and settlement suitability analysis from a YAML config. "
+        "Exit codes: 0 ok, 1 runtime failure, 2 config/usage error, 3 bad input data, 130 interrupted.",
+    )
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("config", type=Path, help="YAML config file")
+        sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set grid.resolution_m=5000 (repeatable)")
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
+
+    v = sub.add_parser("validate", help="check a config and its inputs without reading any pixel")
+    with_config(v)
+    r = sub.add_parser("run", help="run a config and write its outputs")
+    with_config(r)
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the grid, inputs, layer DAG, chunking, memory estimate and outputs; compute nothing")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    r.add_argument("--output-dir", type=Path, help="write outputs here instead of the config's outputs.folder")
+    s = sub.add_parser("schema", help="print the config JSON Schema (for editors)")
+    s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("suitability: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SuitabilityError as e:
+        if args.debug:
+            traceback.print_exc()
+        print(f"suitability: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(f"suitability: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
+                  file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from . import config as cfgmod
+
+    if args.command == "schema":
+        print(json.dumps(cfgmod.json_schema(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+
+    from .plan import build_plan
+
+    overrides = list(args.overrides)
+    if getattr(args, "output_dir", None) is not None:
+        overrides.append(f"outputs.folder={json.dumps(str(args.output_dir.resolve()))}")
+    loaded = cfgmod.load(args.config, overrides)
+    plan = build_plan(loaded)
+    if args.command == "validate":
+        from .run import build
+
+        built = build(plan)
+        print(f"{args.config}: ok ({len(plan.nodes)} inputs and layers, {len(plan.config.criteria)} criteria; "
+              f"grid {built.grid.describe()})")
+        return EXIT_OK
+
+    from .run import build
+
+    built = build(plan)
+    if args.dry_run:
+        _print_dry_run(built)
+        return EXIT_OK
+    from .publish import run_and_publish
+
+    record = run_and_publish(built, show_progress=not args.quiet)
+    if not args.quiet:
+        folder = loaded.output_folder
+        print(f"wrote {len(record['outputs'])} rasters and run.json to {folder}")
+        for name, o in record["outputs"].items():
+            st = o["statistics"]
+            rng = (f"{float(st['STATISTICS_MINIMUM']):.4g}..{float(st['STATISTICS_MAXIMUM']):.4g}"
+                   if "STATISTICS_MINIMUM" in st else "no valid cells")
+            print(f"  {name}: {rng}, {float(st['STATISTICS_VALID_PERCENT']):.1f}% valid")
+        for w in record["warnings"]:
+            print(f"warning: {w}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_dry_run(built) -> None:
+    from .config import RasterInput
+    from .publish import planned_outputs
+    from .run import memory_estimate_bytes
+
+    plan, grid = built.plan, built.grid
+    cfg = plan.config
+    print(f"config: {plan.loaded.path}  (sha256 {plan.loaded.sha256()[:16]}...)")
+    print(f"grid:   {grid.describe()}")
+    nchunks = len(grid.chunks[0]) * len(grid.chunks[1])
+    print(f"chunks: {nchunks} of at most {grid.chunk_size} x {grid.chunk_size} cells")
+    print("inputs:")
+    for name, inp in cfg.inputs.items():
+        if isinstance(inp, RasterInput):
+            print(f"  {name}: raster {plan.loaded.resolve(inp.raster)} (resampling {inp.resampling})")
+        else:
+            n = len(built.vectors.get(name, []))
+            print(f"  {name}: vector {plan.loaded.resolve(inp.vector)} layer={inp.layer or '(only)'}, {n} features")
+    print("layers (in dependency order):")
+    for name in plan.order:
+        nd = plan.nodes[name]
+        if nd.kind not in ("raster", "vector"):
+            print(f"  {name} = {nd.kind}({', '.join(nd.deps)})")
+    print("criteria:")
+    for cname, crit in cfg.criteria.items():
+        params = ", ".join(f"{k}={v}" for k, v in crit.transform.params().items())
+        print(f"  {cname}: {crit.transform.type}({crit.layer}; {params}) weight {built.weights[cname]:.4f}")
+    for i, ex in enumerate(cfg.constraints.exclude):
+        print(f"exclude[{i}]: " + (f"where {ex.where}" if ex.where else f"inside {ex.vector} (+{ex.buffer_m:g} m)"))
+    est = memory_estimate_bytes(built)
+    print(f"memory: about {est / 2**20:.0f} MiB peak (rough estimate)")
+    print("outputs:")
+    for o in planned_outputs(built):
+        print(f"  {o.path}")
+    print(f"  {plan.loaded.output_folder / 'run.json'}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

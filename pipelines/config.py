@@ -1,0 +1,302 @@
+"""The config schema: what an analyst may write in a YAML config, validated before any pixel is read.
+
+Keys are plain English with units in the key (``resolution_m``, ``max_km``); relative paths resolve against the
+config file's folder; unknown keys are errors with a did-you-mean; YAML is read with ``safe_load`` only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+
+from rasters.errors import ConfigError, did_you_mean
+
+
+class Strict(BaseModel):
+    """Base for every config block: unknown keys are refused with the closest valid key named."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            valid = set(cls.model_fields)
+            for key in data:
+                if key not in valid:
+                    raise ValueError(f"unknown key '{key}'{did_you_mean(str(key), valid)}")
+        return data
+
+
+# ------------------------------------------------------------------------------------------------ grid
+class GridSpec(Strict):
+    crs: str = Field(description="CRS of the analysis grid: EPSG code ('EPSG:32647'), PROJ string or WKT")
+    resolution_m: float = Field(gt=0, description="cell size in CRS units (metres for a projected CRS)")
+    extent: str | None = Field(None, description="name of a vector input whose extent the grid covers")
+    bounds: tuple[float, float, float, float] | None = Field(
+        None, description="xmin, ymin, xmax, ymax in grid CRS units (instead of extent)"
+    )
+    buffer_m: float = Field(0.0, ge=0, description="grow the extent by this distance on every side")
+    chunk_size: int = Field(1024, ge=16, description="processing chunk edge in cells; memory scales with its square")
+    mask: str | None = Field(None, description="name of a polygon vector input: cells outside it are nodata")
+
+    @field_validator("crs")
+    @classmethod
+    def _crs(cls, v: str) -> str:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            CRS.from_user_input(v)
+        except CRSError:
+            raise ValueError(f"'{v}' is not a CRS PROJ understands (e.g. 'EPSG:4326' or a PROJ string)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_extent(self) -> GridSpec:
+        if (self.extent is None) == (self.bounds is None):
+            raise ValueError("give exactly one of 'extent' (a vector input name) or 'bounds' [xmin, ymin, xmax, ymax]")
+        return self
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+class RasterInput(Strict):
+    raster: Path = Field(description="path to any GDAL raster (relative to the config file)")
+    band: int = Field(1, ge=1)
+    resampling: Literal[
+        "nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode", "min", "max", "med"
+    ] = Field("bilinear", description="bilinear for continuous data, nearest or mode for categories")
+    units: str = Field("", description="units of the values, recorded in outputs (e.g. 'm')")
+
+
+class VectorInput(Strict):
+    vector: Path = Field(description="path to any OGR vector (GeoPackage, Shapefile, GeoJSON)")
+    layer: str | None = Field(None, description="layer name inside the file (required when it has several)")
+
+
+def _input_kind(v: Any) -> str | None:
+    if isinstance(v, dict):
+        return "raster" if "raster" in v else "vector" if "vector" in v else None
+    return "raster" if isinstance(v, RasterInput) else "vector" if isinstance(v, VectorInput) else None
+
+
+Input = Annotated[
+    Annotated[RasterInput, Tag("raster")] | Annotated[VectorInput, Tag("vector")],
+    Discriminator(
+        _input_kind, custom_error_type="input_kind", custom_error_message="give 'raster: <path>' or 'vector: <path>'"
+    ),
+]
+
+
+# ------------------------------------------------------------------------------------------------ layers
+class SlopeLayer(Strict):
+    type: Literal["slope"]
+    dem: str = Field(description="name of the elevation layer (metres)")
+    units: Literal["degrees", "percent"] = "degrees"
+
+
+class DistanceLayer(Strict):
+    type: Literal["distance"]
+    to: str | list[str] = Field(description="vector input(s) to measure the distance to")
+    max_km: float | None = Field(None, gt=0, description="saturate distances beyond this (faster); none = exact")
+    all_touched: bool = Field(True, description="burn every cell a feature touches, not only cell centres")
+
+
+class RasterizeLayer(Strict):
+    type: Literal["rasterize"]
+    vector: str
+    value: float | str = Field(1, description="a constant or the attribute to burn")
+    all_touched: bool = False
+
+
+Layer = Annotated[SlopeLayer | DistanceLayer | RasterizeLayer, Field(discriminator="type")]
+
+
+# ------------------------------------------------------------------------------------------------ analysis
+class TransformSpec(BaseModel):
+    """``{type: linear, lower: .., upper: ..}``; parameters are checked by ``suitability.transforms``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Criterion(Strict):
+    layer: str = Field(description="name of an input raster or a derived layer")
+    transform: TransformSpec
+    weight: float = Field(description="relative weight; weights are normalised to sum to 1")
+
+
+class Exclusion(Strict):
+    vector: str | None = Field(None, description="vector input: cells inside its features are excluded")
+    buffer_m: float = Field(0.0, ge=0, description="grow the features by this distance first")
+    all_touched: bool = False
+    where: str | None = Field(None, description="condition on layers, e.g. 'slope_deg > 25 or elevation_m >= 5000'")
+
+    @model_validator(mode="after")
+    def _one(self) -> Exclusion:
+        if (self.vector is None) == (self.where is None):
+            raise ValueError("give exactly one of 'vector' or 'where'")
+        return self
+
+
+class Constraints(Strict):
+    exclude: list[Exclusion] = Field(default_factory=list)
+
+
+class Combine(Strict):
+    method: Literal["weighted_sum"] = "weighted_sum"
+
+
+class Classes(Strict):
+    breaks: list[float] = Field([0.2, 0.4, 0.6, 0.8], description="upper edges of classes 1..n-1 (right-open)")
+    labels: list[str] | None = Field(None, description="one label per class, lowest class first")
+
+
+class Outputs(Strict):
+    folder: Path = Field(Path("outputs"), description="output folder (relative to the config file)")
+    suitability: str = Field("suitability.tif", description="float32 0-1 suitability")
+    classes: str | None = Field("suitability_class.tif", description="uint8 classes 1..n, 0 = nodata; null to skip")
+    layers: list[str] = Field(default_factory=list, description="also write these inputs/derived layers")
+    criteria: bool = Field(False, description="also write each transformed criterion (0-1)")
+
+
+class Config(Strict):
+    name: str = Field("suitability", description="run name, used in output metadata")
+    grid: GridSpec
+    inputs: dict[str, Input]
+    layers: dict[str, Layer] = Field(default_factory=dict)
+    criteria: dict[str, Criterion]
+    constraints: Constraints = Field(default_factory=Constraints)
+    combine: Combine = Field(default_factory=Combine)
+    classes: Classes = Field(default_factory=Classes)
+    outputs: Outputs = Field(default_factory=Outputs)
+
+    @field_validator("inputs", "criteria")
+    @classmethod
+    def _not_empty(cls, v: dict) -> dict:
+        if not v:
+            raise ValueError("must name at least one entry")
+        return v
+
+
+# ------------------------------------------------------------------------------------------------ loading
+class LoadedConfig:
+    """A validated config with its source file, the folder paths resolve against, and its hash."""
+
+    def __init__(self, config: Config, path: Path, raw: dict):
+        self.config = config
+        self.path = path
+        self.base = path.parent
+        self.raw = raw
+
+    def resolve(self, p: Path) -> Path:
+        """A config path made absolute against the config file's folder."""
+        p = Path(p).expanduser()
+        return p if p.is_absolute() else (self.base / p).resolve()
+
+    @property
+    def output_folder(self) -> Path:
+        return self.resolve(self.config.outputs.folder)
+
+    def resolved_dict(self) -> dict:
+        """The config as run: defaults filled in, paths absolute."""
+        d = self.config.model_dump(mode="json")
+        for name, inp in self.config.inputs.items():
+            key = "raster" if isinstance(inp, RasterInput) else "vector"
+            d["inputs"][name][key] = str(self.resolve(getattr(inp, key)))
+        d["outputs"]["folder"] = str(self.output_folder)
+        return d
+
+    def sha256(self) -> str:
+        text = json.dumps(self.resolved_dict(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _format_loc(loc: tuple) -> str:
+    # pydantic puts the union member's tag in the location ("layers.slope_deg.slope.units"): drop it.
+    tags = {"slope", "distance", "rasterize", "raster", "vector"}
+    parts = [str(x) for x in loc]
+    # Drop the union member tag pydantic inserts after a dict key ("inputs.dem.raster.band" -> "inputs.dem.band").
+    if len(parts) >= 3 and parts[0] in {"inputs", "layers"} and parts[2] in tags:
+        del parts[2]
+    return ".".join(parts) or "(top level)"
+
+
+def _message(err: dict) -> str:
+    t, msg, ctx = err["type"], err["msg"], err.get("ctx") or {}
+    if t == "union_tag_invalid":
+        tags = [s.strip(" '") for s in str(ctx.get("expected_tags", "")).split(",")]
+        return f"unknown type '{ctx.get('tag')}'{did_you_mean(str(ctx.get('tag')), tags)}"
+    if t == "union_tag_not_found":
+        return "missing 'type' (one of: slope, distance, rasterize)"
+    if t == "missing":
+        return "required key is missing"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return msg
+
+
+def parse(raw: Any, path: Path) -> LoadedConfig:
+    """Validate a config mapping; raise ``ConfigError`` with file, key path and what would be valid."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the config must be a YAML mapping of keys (grid, inputs, criteria, ...)")
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as e:
+        errs = e.errors()
+        first = errs[0]
+        loc = _format_loc(first["loc"])
+        extra = f" (and {len(errs) - 1} more problem{'s' if len(errs) > 2 else ''})" if len(errs) > 1 else ""
+        raise ConfigError(f"{path}: {loc}: {_message(first)}{extra}") from None
+    return LoadedConfig(cfg, path, raw)
+
+
+def _set_dotted(d: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    cur = d
+    for k in keys[:-1]:
+        if not isinstance(cur.get(k), dict):
+            cur[k] = {}
+        cur = cur[k]
+    cur[keys[-1]] = value
+
+
+def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedConfig:
+    """Read a YAML config with ``safe_load`` (no Python tags), apply ``key.path=value`` overrides, validate."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}:{where}: not valid YAML ({problem})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    if raw is None:
+        raise ConfigError(f"{path}: the config is empty")
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. grid.resolution_m=5000")
+        if isinstance(raw, dict):
+            _set_dotted(raw, key.strip(), yaml.safe_load(value))
+    return parse(raw, path)
+
+
+def json_schema() -> dict:
+    """JSON Schema of the config, for editors (e.g. VS Code's YAML extension)."""
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "suitability config"
+    return schema

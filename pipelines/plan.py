@@ -1,0 +1,162 @@
+"""The plan: every name in a config resolved to one node of a DAG, checked before any pixel is read.
+
+Unknown names (with a did-you-mean), references of the wrong kind (a vector where a raster layer is needed),
+cycles among derived layers, unused inputs and layers, and missing files are all reported here, each with the
+config file and the key path.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rasters.errors import ConfigError, InputDataError, did_you_mean
+from suitability.expressions import parse as parse_expression
+from suitability.transforms import make_transform
+
+from .config import DistanceLayer, LoadedConfig, RasterInput, RasterizeLayer, SlopeLayer, VectorInput
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    kind: str  # "raster", "vector", "slope", "distance", "rasterize"
+    deps: tuple[str, ...]
+    key: str  # config key path that defines it
+
+    @property
+    def is_vector(self) -> bool:
+        return self.kind == "vector"
+
+
+@dataclass
+class Plan:
+    loaded: LoadedConfig
+    nodes: dict[str, Node]
+    order: list[str]
+    needed: list[str]  # raster-valued names that must be computed (criteria, expressions, written layers)
+    uses: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def config(self):
+        return self.loaded.config
+
+
+def _err(loaded: LoadedConfig, key: str, msg: str) -> ConfigError:
+    return ConfigError(f"{loaded.path}: {key}: {msg}")
+
+
+def build_plan(loaded: LoadedConfig, check_files: bool = True) -> Plan:
+    """Resolve every name in the config into a DAG; raise ``ConfigError``/``InputDataError`` on the first problem."""
+    cfg = loaded.config
+    nodes: dict[str, Node] = {}
+    for name, inp in cfg.inputs.items():
+        kind = "raster" if isinstance(inp, RasterInput) else "vector"
+        nodes[name] = Node(name, kind, (), f"inputs.{name}")
+    for name, layer in cfg.layers.items():
+        key = f"layers.{name}"
+        if name in nodes:
+            raise _err(loaded, key, f"'{name}' is already an input name; every name must be unique")
+        if isinstance(layer, SlopeLayer):
+            deps = (layer.dem,)
+        elif isinstance(layer, DistanceLayer):
+            deps = tuple([layer.to] if isinstance(layer.to, str) else layer.to)
+            if not deps:
+                raise _err(loaded, f"{key}.to", "name at least one vector input")
+        elif isinstance(layer, RasterizeLayer):
+            deps = (layer.vector,)
+        else:  # pragma: no cover - the schema admits no other type
+            raise AssertionError(layer)
+        nodes[name] = Node(name, layer.type, deps, key)
+
+    raster_names = sorted(n for n, nd in nodes.items() if not nd.is_vector)
+    vector_names = sorted(n for n, nd in nodes.items() if nd.is_vector)
+    uses: dict[str, list[str]] = {n: [] for n in nodes}
+
+    def ref(name: str, key: str, want: str, user: str) -> None:
+        pool = raster_names if want == "raster" else vector_names
+        if name not in nodes:
+            what = "an input or layer" if want == "raster" else "a vector input"
+            raise _err(loaded, key, f"'{name}' is not {what}{did_you_mean(name, pool)}")
+        if nodes[name].is_vector != (want == "vector"):
+            if want == "raster":
+                raise _err(
+                    loaded, key,
+                    f"'{name}' is a vector input; use a raster layer here (a 'distance' or 'rasterize' layer of it)",
+                )
+            raise _err(loaded, key, f"'{name}' is a raster; a vector input is needed here{did_you_mean(name, pool)}")
+        uses[name].append(user)
+
+    # Layer references.
+    for name, layer in cfg.layers.items():
+        key = f"layers.{name}"
+        if isinstance(layer, SlopeLayer):
+            ref(layer.dem, f"{key}.dem", "raster", key)
+        elif isinstance(layer, DistanceLayer):
+            for i, t in enumerate(nodes[name].deps):
+                ref(t, f"{key}.to" + (f"[{i}]" if isinstance(layer.to, list) else ""), "vector", key)
+        elif isinstance(layer, RasterizeLayer):
+            ref(layer.vector, f"{key}.vector", "vector", key)
+
+    needed: list[str] = []
+    g = cfg.grid
+    if g.extent is not None:
+        ref(g.extent, "grid.extent", "vector", "grid")
+    if g.mask is not None:
+        ref(g.mask, "grid.mask", "vector", "grid")
+    for cname, crit in cfg.criteria.items():
+        key = f"criteria.{cname}"
+        ref(crit.layer, f"{key}.layer", "raster", key)
+        needed.append(crit.layer)
+        try:
+            make_transform(crit.transform.type, crit.transform.params())
+        except ConfigError as e:
+            raise _err(loaded, f"{key}.transform", str(e)) from None
+    for i, ex in enumerate(cfg.constraints.exclude):
+        key = f"constraints.exclude[{i}]"
+        if ex.vector is not None:
+            ref(ex.vector, f"{key}.vector", "vector", key)
+        else:
+            try:
+                expr = parse_expression(ex.where)
+                expr.check_names(raster_names)
+            except ConfigError as e:
+                raise _err(loaded, f"{key}.where", str(e)) from None
+            for n in sorted(expr.names):
+                ref(n, f"{key}.where", "raster", key)
+                needed.append(n)
+    for i, n in enumerate(cfg.outputs.layers):
+        ref(n, f"outputs.layers[{i}]", "raster", "outputs")
+        needed.append(n)
+
+    # Cycles among derived layers.
+    sorter = graphlib.TopologicalSorter({n: nd.deps for n, nd in nodes.items()})
+    try:
+        order = list(sorter.static_order())
+    except graphlib.CycleError as e:
+        cycle = e.args[1]
+        raise _err(loaded, f"layers.{cycle[0]}", "cycle: " + " -> ".join(cycle)) from None
+
+    for name, nd in nodes.items():
+        if not uses[name]:
+            where = "input" if nd.kind in ("raster", "vector") else "layer"
+            raise _err(
+                loaded, nd.key,
+                f"{where} '{name}' is not used by any layer, criterion, constraint, grid or output; remove or use it",
+            )
+
+    if check_files:
+        for name, inp in cfg.inputs.items():
+            attr = "raster" if isinstance(inp, RasterInput) else "vector"
+            p = loaded.resolve(getattr(inp, attr))
+            if not str(p).startswith("/vsi") and not Path(p).exists():
+                raise InputDataError(f"{loaded.path}: inputs.{name}.{attr}: {p}: file not found")
+
+    seen: set[str] = set()
+    needed = [n for n in needed if not (n in seen or seen.add(n))]
+    return Plan(loaded, nodes, order, needed, uses)
+
+
+def vector_inputs(plan: Plan) -> dict[str, VectorInput]:
+    return {n: i for n, i in plan.config.inputs.items() if isinstance(i, VectorInput)}

@@ -1,0 +1,139 @@
+"""Write a run's outputs: GeoTIFFs (atomic, with statistics and overviews) and run.json, written last."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyproj
+import rasterio
+
+from rasters.errors import ConfigError
+from rasters.io import RasterOutput, write_many
+
+from .config import RasterInput
+from .run import Built, progress, sha256_file
+
+TOOL = "suitability"
+
+
+def versions() -> dict[str, str]:
+    out = {TOOL: _version(TOOL), "python": platform.python_version(), "gdal": rasterio.__gdal_version__,
+           "proj": pyproj.proj_version_str}
+    for dist in ("numpy", "dask", "rasterio", "pyproj", "shapely", "geopandas", "pyogrio", "scipy",
+                 "scikit-learn", "pydantic"):
+        out[dist] = _version(dist)
+    return out
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def planned_outputs(built: Built) -> list[RasterOutput]:
+    """The rasters a run writes, in order: suitability, classes, requested layers, criteria."""
+    cfg, folder = built.plan.config, built.plan.loaded.output_folder
+    run_tags = {"SUITABILITY_RUN": cfg.name}
+    outs = [
+        RasterOutput(built.score, folder / cfg.outputs.suitability, "suitability (0-1, weighted sum)", "score 0-1",
+                     float("nan"), tags=run_tags)
+    ]
+    if built.classes is not None:
+        labels = built.scheme.labels
+        tags = {**run_tags, "CLASS_BREAKS": json.dumps(list(built.scheme.breaks)),
+                "CLASS_LABELS": json.dumps(list(labels), ensure_ascii=False)}
+        outs.append(RasterOutput(built.classes, folder / cfg.outputs.classes, "suitability class (1 = lowest)",
+                                 "class", 0, categorical=True, tags=tags))
+    for name in cfg.outputs.layers:
+        outs.append(RasterOutput(built.layers[name].astype(np.float32), folder / f"{name}.tif", name,
+                                 built.units.get(name, ""), float("nan"), tags=run_tags))
+    if cfg.outputs.criteria:
+        for cname, arr in built.criteria.items():
+            outs.append(RasterOutput(arr, folder / f"criterion_{cname}.tif", f"criterion {cname} (0-1)",
+                                     "score 0-1", float("nan"), tags=run_tags))
+    inputs = set()
+    for inp in cfg.inputs.values():
+        attr = "raster" if isinstance(inp, RasterInput) else "vector"
+        inputs.add(built.plan.loaded.resolve(getattr(inp, attr)))
+    for o in outs:
+        if o.path.resolve() in inputs:
+            raise ConfigError(f"{built.plan.loaded.path}: outputs: {o.path} is also an input; choose another folder")
+    return outs
+
+
+def run_and_publish(built: Built, show_progress: bool = True) -> dict[str, Any]:
+    """Compute and write every output in one pass, then write run.json. Returns the run record."""
+    cfg, loaded = built.plan.config, built.plan.loaded
+    run_id = uuid.uuid4().hex[:12]
+    outs = planned_outputs(built)
+    for o in outs:
+        o.tags["SUITABILITY_RUN_ID"] = run_id
+        o.tags["SUITABILITY_CONFIG_SHA256"] = loaded.sha256()
+    t0 = time.perf_counter()
+    with progress(show_progress):
+        stats, _ = write_many(outs, built.grid)
+    built.timings["compute_and_write_s"] = time.perf_counter() - t0
+    for o, s in zip(outs, stats, strict=True):
+        if s.get("STATISTICS_VALID_PERCENT") == "0":
+            built.warnings.append(f"{o.path.name}: every cell is nodata")
+    record = {
+        "type": "suitability-run",
+        "id": run_id,
+        "name": cfg.name,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "config_file": str(loaded.path.resolve()),
+        "config_sha256": loaded.sha256(),
+        "config": loaded.resolved_dict(),
+        "versions": versions(),
+        "grid": built.grid.to_dict(),
+        "inputs": _input_records(built),
+        "weights": {"method": "direct", "weights": built.weights},
+        "classes": {"breaks": list(built.scheme.breaks), "labels": list(built.scheme.labels)},
+        "outputs": {o.path.name: {"path": o.path.name, "description": o.description, "units": o.units,
+                                   "statistics": s} for o, s in zip(outs, stats, strict=True)},
+        "timings_s": {k: round(v, 3) for k, v in built.timings.items()},
+        "warnings": built.warnings,
+    }
+    write_json_atomic(loaded.output_folder / "run.json", record)
+    return record
+
+
+def _input_records(built: Built) -> dict[str, Any]:
+    out = {}
+    for name, inp in built.plan.config.inputs.items():
+        attr = "raster" if isinstance(inp, RasterInput) else "vector"
+        p = built.plan.loaded.resolve(getattr(inp, attr))
+        rec: dict[str, Any] = {"kind": attr, "path": str(p)}
+        if p.is_file():
+            rec["sha256"] = sha256_file(p)
+        if attr == "vector":
+            gdf = built.vectors.get(name)
+            if gdf is not None:
+                rec["features"] = len(gdf)
+                rec["repaired_geometries"] = int(gdf.attrs.get("repaired", 0))
+        out[name] = rec
+    return out
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, ensure_ascii=False, default=str)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,205 @@
+"""Run a plan: build the grid, read inputs lazily, derive layers, score, classify and write, in one dask.compute."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import geopandas as gpd
+import numpy as np
+from dask.diagnostics import ProgressBar
+
+from rasters import io as rio
+from rasters.distance import euclidean_distance
+from rasters.errors import ConfigError, InputDataError
+from rasters.grid import Grid
+from rasters.terrain import slope
+from suitability.classify import ClassScheme, classify
+from suitability.constraints import apply_exclusions
+from suitability.expressions import parse as parse_expression
+from suitability.overlay import weighted_sum
+from suitability.transforms import make_transform
+from suitability.weights import direct
+from vectors import io as vio
+from vectors.rasterize import mask as vmask
+from vectors.rasterize import rasterize
+
+from .config import DistanceLayer, RasterInput, RasterizeLayer, SlopeLayer
+from .plan import Plan
+
+log = logging.getLogger("suitability")
+
+UNITS = {"slope": None, "distance": "m", "rasterize": ""}
+
+
+@dataclass
+class Built:
+    """Everything lazy a run will compute, before any pixel is read."""
+
+    plan: Plan
+    grid: Grid
+    vectors: dict[str, gpd.GeoDataFrame]
+    layers: dict[str, da.Array]
+    units: dict[str, str]
+    criteria: dict[str, da.Array]
+    weights: dict[str, float]
+    score: da.Array
+    classes: da.Array | None
+    scheme: ClassScheme
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def make_grid(plan: Plan, vectors: dict[str, gpd.GeoDataFrame]) -> Grid:
+    g = plan.config.grid
+    if g.bounds is not None:
+        xmin, ymin, xmax, ymax = g.bounds
+    else:
+        gdf = vectors[g.extent]
+        xmin, ymin, xmax, ymax = gdf.total_bounds
+    b = g.buffer_m
+    try:
+        return Grid.from_bounds((xmin - b, ymin - b, xmax + b, ymax + b), g.resolution_m, g.crs, g.chunk_size)
+    except ConfigError as e:
+        raise ConfigError(f"{plan.loaded.path}: grid: {e}") from None
+
+
+def _read_vector(plan: Plan, name: str, crs: str, clip_bounds=None) -> gpd.GeoDataFrame:
+    inp = plan.config.inputs[name]
+    path = plan.loaded.resolve(inp.vector)
+    try:
+        gdf = vio.read(path, crs, layer=inp.layer, clip_bounds=clip_bounds)
+    except InputDataError as e:
+        raise InputDataError(f"{plan.loaded.path}: inputs.{name}: {e}") from None
+    return gdf
+
+
+def build(plan: Plan) -> Built:
+    """Build the lazy graph of a run (reads vectors and raster headers only)."""
+    cfg, loaded = plan.config, plan.loaded
+    t0 = time.perf_counter()
+    vectors: dict[str, gpd.GeoDataFrame] = {}
+    if cfg.grid.extent is not None:
+        vectors[cfg.grid.extent] = _read_vector(plan, cfg.grid.extent, cfg.grid.crs)
+    grid = make_grid(plan, vectors)
+    warnings_: list[str] = []
+    layers: dict[str, da.Array] = {}
+    units: dict[str, str] = {}
+
+    for name in plan.order:
+        node = plan.nodes[name]
+        if node.kind == "vector":
+            if name not in vectors:
+                vectors[name] = _read_vector(plan, name, grid.crs, clip_bounds=grid.bounds)
+            if len(vectors[name]) == 0:
+                warnings_.append(f"inputs.{name}: no features inside the grid")
+            continue
+        if node.kind == "raster":
+            inp: RasterInput = cfg.inputs[name]
+            path = loaded.resolve(inp.raster)
+            try:
+                layers[name] = rio.read(path, grid, resampling=inp.resampling, band=inp.band)
+            except InputDataError as e:
+                raise InputDataError(f"{loaded.path}: inputs.{name}: {e}") from None
+            units[name] = inp.units
+            continue
+        spec = cfg.layers[name]
+        if isinstance(spec, SlopeLayer):
+            layers[name] = slope(layers[spec.dem], grid, units=spec.units)
+            units[name] = spec.units
+        elif isinstance(spec, DistanceLayer):
+            gdf = gpd.GeoDataFrame(
+                geometry=[g for t in node.deps for g in vectors[t].geometry], crs=grid.crs
+            )
+            features = vmask(gdf, grid, all_touched=spec.all_touched)
+            max_m = None if spec.max_km is None else spec.max_km * 1000.0
+            try:
+                layers[name] = euclidean_distance(features, grid, max_m=max_m)
+            except ConfigError as e:
+                raise ConfigError(f"{loaded.path}: layers.{name}: {e}") from None
+            units[name] = "m"
+            if len(gdf) == 0:
+                warnings_.append(f"layers.{name}: no features to measure distance to; the layer is all nodata")
+        elif isinstance(spec, RasterizeLayer):
+            try:
+                layers[name] = rasterize(vectors[spec.vector], grid, value=spec.value,
+                                         all_touched=spec.all_touched, dtype="float32")
+            except ConfigError as e:
+                raise ConfigError(f"{loaded.path}: layers.{name}: {e}") from None
+            units[name] = ""
+
+    # Criteria and weights.
+    try:
+        weights = direct({c: crit.weight for c, crit in cfg.criteria.items()}).weights
+    except ConfigError as e:
+        raise ConfigError(f"{loaded.path}: criteria: {e}") from None
+    criteria: dict[str, da.Array] = {}
+    for cname, crit in cfg.criteria.items():
+        fn = make_transform(crit.transform.type, crit.transform.params())
+        criteria[cname] = fn(layers[crit.layer]).astype(np.float32)
+    score = weighted_sum(list(criteria.values()), [weights[c] for c in criteria]).astype(np.float32)
+
+    # Constraints and the study-area mask.
+    masks = []
+    for i, ex in enumerate(cfg.constraints.exclude):
+        if ex.where is not None:
+            masks.append(parse_expression(ex.where).evaluate(layers))
+        else:
+            gdf = vectors[ex.vector]
+            if ex.buffer_m > 0:
+                if grid.is_geographic:
+                    raise ConfigError(f"{loaded.path}: constraints.exclude[{i}].buffer_m: needs a projected grid CRS")
+                gdf = gdf.set_geometry(gdf.buffer(ex.buffer_m / grid.linear_unit_m))
+            masks.append(vmask(gdf, grid, all_touched=ex.all_touched))
+    if cfg.grid.mask is not None:
+        masks.append(~vmask(vectors[cfg.grid.mask], grid, all_touched=False))
+    if masks:
+        score = apply_exclusions(score, masks)
+
+    scheme = ClassScheme(tuple(cfg.classes.breaks), tuple(cfg.classes.labels) if cfg.classes.labels else None)
+    classes = classify(score, scheme.breaks) if cfg.outputs.classes else None
+    built = Built(plan, grid, vectors, layers, units, criteria, weights, score, classes, scheme, warnings_)
+    built.timings["plan_s"] = time.perf_counter() - t0
+    return built
+
+
+def memory_estimate_bytes(built: Built, workers: int | None = None) -> int:
+    """A rough upper bound of peak memory: live chunks per worker times the number of raster nodes."""
+    workers = workers or dask.system.CPU_COUNT
+    c = built.grid.chunk_size
+    per_chunk = c * c * 4
+    n_nodes = len(built.layers) + len(built.criteria) + 4
+    est = workers * per_chunk * n_nodes * 2
+    for spec in built.plan.config.layers.values():
+        if isinstance(spec, DistanceLayer) and spec.max_km is None:
+            # Exact EDT works on full-height column strips and full-width row strips.
+            est += workers * 3 * 4 * c * max(built.grid.height, built.grid.width)
+        elif isinstance(spec, DistanceLayer):
+            halo = math.ceil(spec.max_km * 1000 / min(built.grid.res))
+            est += workers * 4 * (c + 2 * halo) ** 2 * 3
+    return est
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def progress(enabled: bool):
+    return ProgressBar(minimum=1.0, dt=0.25, out=sys.stderr) if enabled else nullcontext()
+
+
+def count_nan(arr: da.Array) -> Any:
+    return da.isnan(arr).sum()

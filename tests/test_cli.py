@@ -1,0 +1,262 @@
+"""The command line end to end on the real Qinghai data, and every bad input through it.
+
+Each bad-input case checks the exit code, that stderr is one line naming the file/key, and that nothing was
+written to the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from pyproj import Transformer
+
+from pipelines.cli import main
+from tests.conftest import ALBERS, DATA
+from tests.test_config import DEMO, demo_raw, write_cfg
+
+COARSE = ["--set", "grid.resolution_m=5000", "--set", "grid.chunk_size=64"]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    code = main(["run", str(DEMO), *COARSE, "--output-dir", str(out), "-q"])
+    assert code == 0
+    return out
+
+
+def seat_values(path: Path, names: list[str]) -> dict[str, float]:
+    seats = gpd.read_file(DATA / "county_seats.gpkg")
+    tr = Transformer.from_crs("EPSG:4326", ALBERS, always_xy=True)
+    out = {}
+    with rasterio.open(path) as ds:
+        for name in names:
+            row = seats[seats.name_zh == name].iloc[0]
+            x, y = tr.transform(row.seat_lon, row.seat_lat)
+            out[name] = float(next(ds.sample([(x, y)]))[0])
+    return out
+
+
+def test_demo_outputs_open_correctly(demo_run):
+    names = sorted(p.name for p in demo_run.iterdir())
+    assert "suitability.tif" in names and "suitability_class.tif" in names and "run.json" in names
+    assert not [n for n in names if n.startswith(".") or n.endswith(".tmp")]
+    with rasterio.open(demo_run / "suitability.tif") as ds:
+        assert ds.crs.to_wkt() and "Albers" in ds.crs.to_wkt()
+        assert ds.res == (5000.0, 5000.0) and ds.dtypes[0] == "float32" and np.isnan(ds.nodata)
+        s = ds.read(1)
+        tags = ds.tags(1)
+    valid = s[~np.isnan(s)]
+    assert valid.size > 0.3 * s.size  # the province fills most of its bounding box
+    assert valid.min() >= 0 and valid.max() <= 1
+    assert float(tags["STATISTICS_MAXIMUM"]) == pytest.approx(float(valid.max()))
+    with rasterio.open(demo_run / "suitability_class.tif") as ds:
+        assert ds.dtypes[0] == "uint8" and ds.nodata == 0
+        c = ds.read(1)
+    assert set(np.unique(c)) <= {0, 1, 2, 3, 4, 5}
+    # Classes agree with the breaks wherever the score is valid, and are 0 exactly where it is not.
+    np.testing.assert_array_equal(c == 0, np.isnan(s))
+    np.testing.assert_array_equal(c[~np.isnan(s)], np.digitize(valid, [0.2, 0.4, 0.6, 0.8]) + 1)
+
+
+def test_demo_outside_province_is_nodata(demo_run):
+    with rasterio.open(demo_run / "suitability.tif") as ds:
+        # A point in Gansu's Hexi corridor, north of the province, inside the grid's bounding box.
+        x, y = Transformer.from_crs("EPSG:4326", ALBERS, always_xy=True).transform(98.5, 39.3)
+        assert np.isnan(next(ds.sample([(x, y)]))[0])
+
+
+def test_demo_high_counties_score_below_xining(demo_run):
+    v = seat_values(demo_run / "suitability.tif", ["玛多县", "曲麻莱县", "西宁市城中区", "城东区"])
+    xining = max(v["西宁市城中区"], v["城东区"])
+    assert v["玛多县"] < xining and v["曲麻莱县"] < xining
+    assert xining > 0.6
+
+
+def test_demo_run_json(demo_run):
+    rec = json.loads((demo_run / "run.json").read_text(encoding="utf-8"))
+    assert len(rec["config_sha256"]) == 64
+    assert rec["versions"]["gdal"] and rec["versions"]["proj"]
+    assert rec["inputs"]["elevation_m"]["sha256"] == __import__("hashlib").sha256(
+        (DATA / "dem_5arcmin.tif").read_bytes()).hexdigest()
+    assert rec["inputs"]["counties"]["repaired_geometries"] >= 30
+    assert sum(rec["weights"]["weights"].values()) == pytest.approx(1.0)
+    assert rec["grid"]["width"] > 0 and "PROJCRS" in rec["grid"]["crs_wkt2"]
+    with rasterio.open(demo_run / "suitability.tif") as ds:
+        assert ds.tags()["SUITABILITY_CONFIG_SHA256"] == rec["config_sha256"]
+
+
+def test_chunk_size_does_not_change_bytes(demo_run, tmp_path):
+    code = main(["run", str(DEMO), "--set", "grid.resolution_m=5000", "--set", "grid.chunk_size=1024",
+                 "--output-dir", str(tmp_path), "-q"])
+    assert code == 0
+    for name in ("suitability.tif", "suitability_class.tif", "dist_water_m.tif", "slope_deg.tif"):
+        with rasterio.open(demo_run / name) as a, rasterio.open(tmp_path / name) as b:
+            np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def test_dry_run_prints_plan_and_writes_nothing(tmp_path, capsys):
+    code = main(["run", str(DEMO), *COARSE, "--output-dir", str(tmp_path / "out"), "--dry-run"])
+    assert code == 0
+    out = capsys.readouterr().out
+    for needle in ("grid:", "resampling bilinear", "slope_deg = slope(elevation_m)", "memory: about",
+                   "suitability_class.tif", "weight 0.4500"):
+        assert needle in out
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_ok(capsys):
+    assert main(["validate", str(DEMO)]) == 0
+    assert ": ok (" in capsys.readouterr().out
+
+
+def test_schema_command(capsys):
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "suitability config"
+
+
+def test_console_script_exit_code_and_one_line(tmp_path):
+    exe = Path(sys.executable).parent / "suitability"
+    r = subprocess.run([str(exe), "run", str(tmp_path / "none.yaml")], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "none.yaml: config file not found" in r.stderr
+
+
+# --- bad input through the CLI ------------------------------------------------------------------------------
+def _run_bad(tmp_path, raw, capsys, extra=()):
+    cfg = write_cfg(tmp_path, raw)
+    out = tmp_path / "out"
+    code = main(["run", str(cfg), *COARSE, "--output-dir", str(out), "-q", *extra])
+    err = capsys.readouterr().err.strip()
+    assert not out.exists() or not any(out.iterdir()), "a failed run left files behind"
+    return code, err
+
+
+def _truncated(tmp_path):
+    p = tmp_path / "cut.tif"
+    data = (DATA / "dem_5arcmin.tif").read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    return p
+
+
+def _nocrs(tmp_path):
+    p = tmp_path / "nocrs.tif"
+    with rasterio.open(DATA / "dem_5arcmin.tif") as src:
+        prof = src.profile
+        arr = src.read(1)
+    prof.pop("crs")
+    with rasterio.open(p, "w", **prof) as dst:
+        dst.write(arr, 1)
+    return p
+
+
+def _far(tmp_path):
+    p = tmp_path / "far.tif"
+    with rasterio.open(DATA / "dem_5arcmin.tif") as src:
+        prof = src.profile
+        arr = src.read(1)
+    prof["transform"] = rasterio.Affine(0.0833, 0, -60, 0, -0.0833, -20)
+    with rasterio.open(p, "w", **prof) as dst:
+        dst.write(arr, 1)
+    return p
+
+
+def _text(tmp_path):
+    p = tmp_path / "notes.tif"
+    p.write_text("not a raster")
+    return p
+
+
+def _empty_vector(tmp_path):
+    p = tmp_path / "empty.gpkg"
+    gpd.GeoDataFrame({"a": []}, geometry=[], crs="EPSG:4326").to_file(p, layer="lakes")
+    return p
+
+
+@pytest.mark.parametrize(
+    "case, code, pattern",
+    [
+        ("missing raster", 3, r"inputs\.elevation_m\.raster: .*missing\.tif: file not found"),
+        ("not a raster", 3, r"inputs\.elevation_m: .*notes\.tif: not a raster GDAL can read"),
+        ("no crs", 3, r"inputs\.elevation_m: .*nocrs\.tif: raster has no CRS"),
+        ("truncated", 3, r"inputs\.elevation_m: .*cut\.tif: "),
+        ("no overlap", 3, r"inputs\.elevation_m: .*far\.tif: raster does not overlap the analysis grid"),
+        ("wrong layer", 3, r"inputs\.rivers: .*rivers\.gpkg: .*'river'.*did you mean 'rivers'"),
+        ("empty layer", 3, r"inputs\.lakes: .*empty\.gpkg: .*empty"),
+        ("negative weight", 2, r"criteria: .*slope.*negative"),
+        ("all zero weights", 2, r"criteria: .*zero"),
+        ("unknown key", 2, r"criteria\.slope: unknown key 'wieght' \(did you mean 'weight'\?\)"),
+        ("misspelled layer", 2, r"criteria\.water_access\.layer: 'dist_water' is not an input or layer "
+                                r"\(did you mean 'dist_water_m'\?\)"),
+        ("cycle", 2, r"cycle: "),
+    ],
+)
+def test_bad_input(tmp_path, capsys, case, code, pattern):
+    raw = demo_raw()
+    inputs, crit = raw["inputs"], raw["criteria"]
+    if case == "missing raster":
+        inputs["elevation_m"]["raster"] = str(tmp_path / "missing.tif")
+    elif case == "not a raster":
+        inputs["elevation_m"]["raster"] = str(_text(tmp_path))
+    elif case == "no crs":
+        inputs["elevation_m"]["raster"] = str(_nocrs(tmp_path))
+    elif case == "truncated":
+        inputs["elevation_m"]["raster"] = str(_truncated(tmp_path))
+    elif case == "no overlap":
+        inputs["elevation_m"]["raster"] = str(_far(tmp_path))
+    elif case == "wrong layer":
+        inputs["rivers"]["layer"] = "river"
+    elif case == "empty layer":
+        inputs["lakes"]["vector"] = str(_empty_vector(tmp_path))
+    elif case == "negative weight":
+        crit["slope"]["weight"] = -0.2
+    elif case == "all zero weights":
+        for c in crit.values():
+            c["weight"] = 0
+    elif case == "unknown key":
+        crit["slope"]["wieght"] = crit["slope"].pop("weight")
+    elif case == "misspelled layer":
+        crit["water_access"]["layer"] = "dist_water"
+    elif case == "cycle":
+        raw["layers"]["a_deg"] = {"type": "slope", "dem": "b_deg"}
+        raw["layers"]["b_deg"] = {"type": "slope", "dem": "a_deg"}
+        raw["outputs"]["layers"] = ["a_deg"]
+    got, err = _run_bad(tmp_path, raw, capsys)
+    assert got == code, err
+    assert err.count("\n") == 0, f"expected one line, got:\n{err}"
+    assert err.startswith("suitability: error: ")
+    import re
+
+    assert re.search(pattern, err), err
+
+
+def test_debug_shows_traceback(tmp_path, capsys):
+    raw = demo_raw()
+    raw["criteria"]["slope"]["weight"] = -1
+    cfg = write_cfg(tmp_path, raw)
+    assert main(["run", str(cfg), "-q", "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+    assert main(["--debug", "run", str(cfg), "-q"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_output_equal_to_input_refused(tmp_path, capsys):
+    raw = demo_raw()
+    work = tmp_path / "data"
+    shutil.copytree(DATA, work)
+    raw["inputs"]["elevation_m"]["raster"] = str(work / "elevation_m.tif")
+    shutil.copy(DATA / "dem_5arcmin.tif", work / "elevation_m.tif")
+    raw["outputs"]["folder"] = str(work)
+    before = sorted(p.name for p in work.iterdir())
+    cfg = write_cfg(tmp_path, raw)
+    code = main(["run", str(cfg), *COARSE, "-q"])
+    assert code == 2 and "is also an input" in capsys.readouterr().err
+    assert sorted(p.name for p in work.iterdir()) == before
