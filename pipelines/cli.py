@@ -10,8 +10,11 @@ import json
 import logging
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+
+from rasterio.errors import NotGeoreferencedWarning
 
 from rasters.errors import SuitabilityError
 
@@ -56,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    # GDAL's in-memory targets carry their transform separately; warnings.catch_warnings is not thread-safe,
+    # so the library's own suppression can leak from dask threads.
+    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
     try:
         return _dispatch(args)
     except KeyboardInterrupt:

@@ -191,7 +191,7 @@ def _empty_vector(tmp_path):
         ("no overlap", 3, r"inputs\.elevation_m: .*far\.tif: raster does not overlap the analysis grid"),
         ("wrong layer", 3, r"inputs\.rivers: .*rivers\.gpkg: .*'river'.*did you mean 'rivers'"),
         ("empty layer", 3, r"inputs\.lakes: .*empty\.gpkg: .*empty"),
-        ("negative weight", 2, r"criteria: .*slope.*negative"),
+        ("negative weight", 2, r"criteria: weight of criterion 'slope' is -0.2; weights must be >= 0"),
         ("all zero weights", 2, r"criteria: .*zero"),
         ("unknown key", 2, r"criteria\.slope: unknown key 'wieght' \(did you mean 'weight'\?\)"),
         ("misspelled layer", 2, r"criteria\.water_access\.layer: 'dist_water' is not an input or layer "
