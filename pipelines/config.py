@@ -16,21 +16,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from rasters.errors import ConfigError, did_you_mean
 
-
-class Strict(BaseModel):
-    """Base for every config block: unknown keys are refused with the closest valid key named."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _unknown_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            valid = set(cls.model_fields)
-            for key in data:
-                if key not in valid:
-                    raise ValueError(f"unknown key '{key}'{did_you_mean(str(key), valid)}")
-        return data
+from .base import Strict
+from .layers import LAYER_TAGS, Layer
 
 
 # ------------------------------------------------------------------------------------------------ grid
@@ -91,30 +78,6 @@ Input = Annotated[
         _input_kind, custom_error_type="input_kind", custom_error_message="give 'raster: <path>' or 'vector: <path>'"
     ),
 ]
-
-
-# ------------------------------------------------------------------------------------------------ layers
-class SlopeLayer(Strict):
-    type: Literal["slope"]
-    dem: str = Field(description="name of the elevation layer (metres)")
-    units: Literal["degrees", "percent"] = "degrees"
-
-
-class DistanceLayer(Strict):
-    type: Literal["distance"]
-    to: str | list[str] = Field(description="vector input(s) to measure the distance to")
-    max_km: float | None = Field(None, gt=0, description="saturate distances beyond this (faster); none = exact")
-    all_touched: bool = Field(True, description="burn every cell a feature touches, not only cell centres")
-
-
-class RasterizeLayer(Strict):
-    type: Literal["rasterize"]
-    vector: str
-    value: float | str = Field(1, description="a constant or the attribute to burn")
-    all_touched: bool = False
-
-
-Layer = Annotated[SlopeLayer | DistanceLayer | RasterizeLayer, Field(discriminator="type")]
 
 
 # ------------------------------------------------------------------------------------------------ analysis
@@ -222,7 +185,7 @@ class LoadedConfig:
 
 def _format_loc(loc: tuple) -> str:
     # pydantic puts the union member's tag in the location ("layers.slope_deg.slope.units"): drop it.
-    tags = {"slope", "distance", "rasterize", "raster", "vector"}
+    tags = {*LAYER_TAGS, "raster", "vector"}
     parts = [str(x) for x in loc]
     # Drop the union member tag pydantic inserts after a dict key ("inputs.dem.raster.band" -> "inputs.dem.band").
     if len(parts) >= 3 and parts[0] in {"inputs", "layers"} and parts[2] in tags:
@@ -236,7 +199,7 @@ def _message(err: dict) -> str:
         tags = [s.strip(" '") for s in str(ctx.get("expected_tags", "")).split(",")]
         return f"unknown type '{ctx.get('tag')}'{did_you_mean(str(ctx.get('tag')), tags)}"
     if t == "union_tag_not_found":
-        return "missing 'type' (one of: slope, distance, rasterize)"
+        return f"missing 'type' (one of: {', '.join(LAYER_TAGS)})"
     if t == "missing":
         return "required key is missing"
     if msg.startswith("Value error, "):

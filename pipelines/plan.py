@@ -15,7 +15,7 @@ from rasters.errors import ConfigError, InputDataError, did_you_mean
 from suitability.expressions import parse as parse_expression
 from suitability.transforms import make_transform
 
-from .config import DistanceLayer, LoadedConfig, RasterInput, RasterizeLayer, SlopeLayer, VectorInput
+from .config import LoadedConfig, RasterInput, VectorInput
 
 
 @dataclass(frozen=True)
@@ -58,17 +58,7 @@ def build_plan(loaded: LoadedConfig, check_files: bool = True) -> Plan:
         key = f"layers.{name}"
         if name in nodes:
             raise _err(loaded, key, f"'{name}' is already an input name; every name must be unique")
-        if isinstance(layer, SlopeLayer):
-            deps = (layer.dem,)
-        elif isinstance(layer, DistanceLayer):
-            deps = tuple([layer.to] if isinstance(layer.to, str) else layer.to)
-            if not deps:
-                raise _err(loaded, f"{key}.to", "name at least one vector input")
-        elif isinstance(layer, RasterizeLayer):
-            deps = (layer.vector,)
-        else:  # pragma: no cover - the schema admits no other type
-            raise AssertionError(layer)
-        nodes[name] = Node(name, layer.type, deps, key)
+        nodes[name] = Node(name, layer.type, tuple(r.name for r in layer.refs()), key)
 
     raster_names = sorted(n for n, nd in nodes.items() if not nd.is_vector)
     vector_names = sorted(n for n, nd in nodes.items() if nd.is_vector)
@@ -88,16 +78,10 @@ def build_plan(loaded: LoadedConfig, check_files: bool = True) -> Plan:
             raise _err(loaded, key, f"'{name}' is a raster; a vector input is needed here{did_you_mean(name, pool)}")
         uses[name].append(user)
 
-    # Layer references.
     for name, layer in cfg.layers.items():
         key = f"layers.{name}"
-        if isinstance(layer, SlopeLayer):
-            ref(layer.dem, f"{key}.dem", "raster", key)
-        elif isinstance(layer, DistanceLayer):
-            for i, t in enumerate(nodes[name].deps):
-                ref(t, f"{key}.to" + (f"[{i}]" if isinstance(layer.to, list) else ""), "vector", key)
-        elif isinstance(layer, RasterizeLayer):
-            ref(layer.vector, f"{key}.vector", "vector", key)
+        for r in layer.refs():
+            ref(r.name, f"{key}.{r.key}", r.want, key)
 
     needed: list[str] = []
     g = cfg.grid

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import sys
 import time
 from contextlib import nullcontext
@@ -19,10 +18,8 @@ import numpy as np
 from dask.diagnostics import ProgressBar
 
 from rasters import io as rio
-from rasters.distance import euclidean_distance
 from rasters.errors import ConfigError, InputDataError
 from rasters.grid import Grid
-from rasters.terrain import slope
 from suitability.classify import ClassScheme, classify
 from suitability.constraints import apply_exclusions
 from suitability.expressions import parse as parse_expression
@@ -31,15 +28,12 @@ from suitability.transforms import make_transform
 from suitability.weights import direct
 from vectors import io as vio
 from vectors.rasterize import mask as vmask
-from vectors.rasterize import rasterize
 
-from .config import DistanceLayer, RasterInput, RasterizeLayer, SlopeLayer
+from .config import RasterInput
+from .layers import Context
 from .plan import Plan
 
 log = logging.getLogger("suitability")
-
-UNITS = {"slope": None, "distance": "m", "rasterize": ""}
-
 
 @dataclass
 class Built:
@@ -112,30 +106,11 @@ def build(plan: Plan) -> Built:
                 raise InputDataError(f"{loaded.path}: inputs.{name}: {e}") from None
             units[name] = inp.units
             continue
-        spec = cfg.layers[name]
-        if isinstance(spec, SlopeLayer):
-            layers[name] = slope(layers[spec.dem], grid, units=spec.units)
-            units[name] = spec.units
-        elif isinstance(spec, DistanceLayer):
-            gdf = gpd.GeoDataFrame(
-                geometry=[g for t in node.deps for g in vectors[t].geometry], crs=grid.crs
-            )
-            features = vmask(gdf, grid, all_touched=spec.all_touched)
-            max_m = None if spec.max_km is None else spec.max_km * 1000.0
-            try:
-                layers[name] = euclidean_distance(features, grid, max_m=max_m)
-            except ConfigError as e:
-                raise ConfigError(f"{loaded.path}: layers.{name}: {e}") from None
-            units[name] = "m"
-            if len(gdf) == 0:
-                warnings_.append(f"layers.{name}: no features to measure distance to; the layer is all nodata")
-        elif isinstance(spec, RasterizeLayer):
-            try:
-                layers[name] = rasterize(vectors[spec.vector], grid, value=spec.value,
-                                         all_touched=spec.all_touched, dtype="float32")
-            except ConfigError as e:
-                raise ConfigError(f"{loaded.path}: layers.{name}: {e}") from None
-            units[name] = ""
+        ctx = Context(grid, layers, vectors, warnings_, node.key)
+        try:
+            layers[name], units[name] = cfg.layers[name].build(ctx)
+        except ConfigError as e:
+            raise ConfigError(f"{loaded.path}: {node.key}: {e}") from None
 
     # Criteria and weights.
     try:
@@ -180,12 +155,7 @@ def memory_estimate_bytes(built: Built, workers: int | None = None) -> int:
     n_nodes = len(built.layers) + len(built.criteria) + 4
     est = workers * per_chunk * n_nodes * 2
     for spec in built.plan.config.layers.values():
-        if isinstance(spec, DistanceLayer) and spec.max_km is None:
-            # Exact EDT works on full-height column strips and full-width row strips.
-            est += workers * 3 * 4 * c * max(built.grid.height, built.grid.width)
-        elif isinstance(spec, DistanceLayer):
-            halo = math.ceil(spec.max_km * 1000 / min(built.grid.res))
-            est += workers * 4 * (c + 2 * halo) ** 2 * 3
+        est += workers * spec.memory_bytes(built.grid)
     return est
 
 

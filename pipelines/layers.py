@@ -1,0 +1,119 @@
+"""Derived layer types a config can name under ``layers:``. Each type declares what it references (so the plan
+can check names and order the DAG) and how it builds its lazy array from already-built layers.
+
+To add a layer type: write a ``Strict`` model with a ``type: Literal[...]`` tag, ``refs()`` and ``build()``, and
+append it to ``LAYER_TYPES``. Nothing else in the pipeline needs to change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Literal, NamedTuple
+
+import dask.array as da
+import geopandas as gpd
+from pydantic import Field
+
+from rasters.distance import euclidean_distance
+from rasters.grid import Grid
+from rasters.terrain import slope
+from vectors.rasterize import mask as vector_mask
+from vectors.rasterize import rasterize
+
+from .base import Strict
+
+
+class Ref(NamedTuple):
+    """A name a layer uses: which key it is written under, and whether a raster or a vector is needed."""
+
+    name: str
+    key: str  # relative to the layer's own key, e.g. "dem" or "to[1]"
+    want: Literal["raster", "vector"]
+
+
+@dataclass
+class Context:
+    """What a layer's ``build`` may use: the grid and everything built before it."""
+
+    grid: Grid
+    layers: dict[str, da.Array]
+    vectors: dict[str, gpd.GeoDataFrame]
+    warnings: list[str]
+    key: str
+
+
+class SlopeLayer(Strict):
+    """Slope of an elevation layer by Horn's method (as ``gdaldem slope``)."""
+
+    type: Literal["slope"]
+    dem: str = Field(description="name of the elevation layer (metres)")
+    units: Literal["degrees", "percent"] = "degrees"
+
+    def refs(self) -> list[Ref]:
+        return [Ref(self.dem, "dem", "raster")]
+
+    def build(self, ctx: Context) -> tuple[da.Array, str]:
+        return slope(ctx.layers[self.dem], ctx.grid, units=self.units), self.units
+
+    def memory_bytes(self, grid: Grid) -> int:
+        return 0
+
+
+class DistanceLayer(Strict):
+    """Euclidean distance in metres from each cell centre to the nearest cell burned by the features."""
+
+    type: Literal["distance"]
+    to: str | list[str] = Field(description="vector input(s) to measure the distance to")
+    max_km: float | None = Field(None, gt=0, description="saturate distances beyond this (faster); none = exact")
+    all_touched: bool = Field(True, description="burn every cell a feature touches, not only cell centres")
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.to] if isinstance(self.to, str) else list(self.to)
+
+    def refs(self) -> list[Ref]:
+        if isinstance(self.to, str):
+            return [Ref(self.to, "to", "vector")]
+        return [Ref(t, f"to[{i}]", "vector") for i, t in enumerate(self.to)]
+
+    def build(self, ctx: Context) -> tuple[da.Array, str]:
+        gdf = gpd.GeoDataFrame(geometry=[g for t in self.targets for g in ctx.vectors[t].geometry], crs=ctx.grid.crs)
+        if len(gdf) == 0:
+            ctx.warnings.append(f"{ctx.key}: no features to measure the distance to; the layer is all nodata")
+        features = vector_mask(gdf, ctx.grid, all_touched=self.all_touched)
+        max_m = None if self.max_km is None else self.max_km * 1000.0
+        return euclidean_distance(features, ctx.grid, max_m=max_m), "m"
+
+    def memory_bytes(self, grid: Grid) -> int:
+        c = grid.chunk_size
+        if self.max_km is None:
+            # The exact transform works on full-height column strips, then full-width row strips.
+            return 3 * 4 * c * max(grid.height, grid.width)
+        halo = math.ceil(self.max_km * 1000 / min(grid.res))
+        return 3 * 4 * (c + 2 * halo) ** 2
+
+
+class RasterizeLayer(Strict):
+    """A vector input burned onto the grid with a constant or an attribute (float32, NaN where no feature)."""
+
+    type: Literal["rasterize"]
+    vector: str
+    value: float | str = Field(1, description="a constant or the numeric attribute to burn")
+    all_touched: bool = False
+
+    def refs(self) -> list[Ref]:
+        return [Ref(self.vector, "vector", "vector")]
+
+    def build(self, ctx: Context) -> tuple[da.Array, str]:
+        arr = rasterize(ctx.vectors[self.vector], ctx.grid, value=self.value, all_touched=self.all_touched,
+                        dtype="float32")
+        return arr, ""
+
+    def memory_bytes(self, grid: Grid) -> int:
+        return 0
+
+
+LAYER_TYPES = (SlopeLayer, DistanceLayer, RasterizeLayer)
+LAYER_TAGS = tuple(t.model_fields["type"].annotation.__args__[0] for t in LAYER_TYPES)
+Layer = Annotated[SlopeLayer | DistanceLayer | RasterizeLayer, Field(discriminator="type")]
