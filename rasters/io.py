@@ -393,7 +393,8 @@ def _finish(t: _Target, grid: Grid, stats: dict[str, str]) -> None:
     levels = overview_levels(grid)
     if levels:
         method = Resampling.nearest if o.categorical else Resampling.average
-        with rasterio.Env(COMPRESS_OVERVIEW="ZSTD", ZSTD_LEVEL_OVERVIEW=1, PREDICTOR_OVERVIEW=1):
+        predictor = (FLOAT_PROFILE if np.issubdtype(np.dtype(ds.dtypes[0]), np.floating) else INT_PROFILE)["predictor"]
+        with rasterio.Env(COMPRESS_OVERVIEW="ZSTD", ZSTD_LEVEL_OVERVIEW=1, PREDICTOR_OVERVIEW=predictor):
             with rasterio.open(t.tmp, "r+") as ds2:
                 ds2.build_overviews(levels, method)
                 ds2.update_tags(ns="rio_overview", resampling=method.name)
