@@ -27,6 +27,7 @@ import dask
 import dask.array as da
 import numpy as np
 import rasterio
+import rasterio.shutil
 from pyproj import CRS, Transformer
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError, RasterioIOError
@@ -266,6 +267,7 @@ class _Target:
     tmp: Path
     dataset: Any
     lock: threading.Lock
+    cog_tmp: Path | None = None
 
     def __setitem__(self, key: tuple[slice, slice], block: np.ndarray) -> None:
         rows, cols = key
@@ -293,23 +295,30 @@ def _profile(grid: Grid, dtype: np.dtype, nodata) -> dict:
     }
 
 
-def _stats_graph(arr: da.Array, nodata) -> dict[str, da.Array]:
-    """Exact statistics over valid cells, as lazy scalars computed in the same pass as the write."""
-    if np.issubdtype(arr.dtype, np.floating):
-        valid = ~da.isnan(arr)
+def _block_stats(block: np.ndarray, nodata) -> np.ndarray:
+    """[count, sum, sum of squares, min, max] of a block's valid cells (float64)."""
+    if np.issubdtype(block.dtype, np.floating):
+        v = block[~np.isnan(block)]
     elif nodata is not None:
-        valid = arr != nodata
+        v = block[block != nodata]
     else:
-        valid = da.ones_like(arr, dtype=bool)
-    x = da.where(valid, arr, 0).astype(np.float64)
-    big, small = np.finfo(np.float64).max, np.finfo(np.float64).min
-    return {
-        "count": valid.sum(),
-        "sum": x.sum(),
-        "sumsq": (x * x).sum(),
-        "min": da.where(valid, arr.astype(np.float64), big).min(),
-        "max": da.where(valid, arr.astype(np.float64), small).max(),
-    }
+        v = block.ravel()
+    if v.size == 0:
+        return np.array([0.0, 0.0, 0.0, np.inf, -np.inf])
+    v64 = v.astype(np.float64)
+    return np.array([v.size, v64.sum(), np.dot(v64, v64), v64.min(), v64.max()])
+
+
+def _merge_stats(parts: list[np.ndarray]) -> dict[str, float]:
+    p = np.stack(parts)
+    return {"count": p[:, 0].sum(), "sum": p[:, 1].sum(), "sumsq": p[:, 2].sum(), "min": p[:, 3].min(),
+            "max": p[:, 4].max()}
+
+
+def _stats_graph(arr: da.Array, nodata) -> Any:
+    """Exact statistics over valid cells, as one lazy object computed in the same pass as the write."""
+    parts = [dask.delayed(_block_stats)(b, nodata) for b in arr.to_delayed().ravel()]
+    return dask.delayed(_merge_stats)(parts)
 
 
 def _stats_tags(s: dict[str, Any], ncells: int) -> dict[str, str]:
@@ -327,16 +336,14 @@ def _stats_tags(s: dict[str, Any], ncells: int) -> dict[str, str]:
     }
 
 
-def overview_levels(grid: Grid, min_size: int = BLOCK) -> list[int]:
-    levels, f = [], 2
-    while max(grid.width, grid.height) / f >= min_size // 2 and max(grid.width, grid.height) > min_size:
-        levels.append(f)
-        f *= 2
-    return levels
-
-
-def write_many(outputs: Sequence[RasterOutput], grid: Grid, extra: Sequence[Any] = ()) -> tuple[list[dict], list]:
+def write_many(
+    outputs: Sequence[RasterOutput], grid: Grid, extra: Sequence[Any] = (), cog: bool = True
+) -> tuple[list[dict], list]:
     """Write every output in one ``dask.compute`` (shared intermediates computed once), atomically.
+
+    Each output becomes a Cloud Optimized GeoTIFF (ZSTD, 256-cell tiles, overviews averaged for continuous
+    data and nearest for classes) with exact statistics, nodata, band description and units; ``cog=False``
+    writes a plain tiled GeoTIFF without overviews (for intermediate files).
 
     ``extra`` lazy objects (e.g. zonal sums) are computed in the same pass and returned.
     Returns (statistics per output, computed extras).
@@ -364,23 +371,26 @@ def write_many(outputs: Sequence[RasterOutput], grid: Grid, extra: Sequence[Any]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             _, stats_done, extra_done = dask.compute(stores, stats, list(extra))
-        results = []
+        results, finished = [], []
         for t, s in zip(targets, stats_done, strict=True):
             tags = _stats_tags(s, grid.width * grid.height)
-            _finish(t, grid, tags)
+            finished.append(_finish(t, grid, tags, cog))
             results.append(tags)
-        for t in targets:
-            os.replace(t.tmp, t.out.path)
+        # Only when every output is complete do they take their final names.
+        for t, done in zip(targets, finished, strict=True):
+            os.replace(done, t.out.path)
         return results, list(extra_done)
     finally:
         for t in targets:
             if not t.dataset.closed:
                 t.dataset.close()
-            if t.tmp.exists():
-                t.tmp.unlink()
+            for p in (t.tmp, t.cog_tmp):
+                if p is not None and p.exists():
+                    p.unlink()
 
 
-def _finish(t: _Target, grid: Grid, stats: dict[str, str]) -> None:
+def _finish(t: _Target, grid: Grid, stats: dict[str, str], cog: bool) -> Path:
+    """Add statistics and metadata, then make the Cloud Optimized GeoTIFF; return the finished temporary file."""
     ds, o = t.dataset, t.out
     ds.update_tags(1, **stats)
     if o.tags:
@@ -390,18 +400,21 @@ def _finish(t: _Target, grid: Grid, stats: dict[str, str]) -> None:
     if o.units:
         ds.set_band_unit(1, o.units)
     ds.close()
-    levels = overview_levels(grid)
-    if levels:
-        method = Resampling.nearest if o.categorical else Resampling.average
-        predictor = (FLOAT_PROFILE if np.issubdtype(np.dtype(ds.dtypes[0]), np.floating) else INT_PROFILE)["predictor"]
-        with rasterio.Env(COMPRESS_OVERVIEW="ZSTD", ZSTD_LEVEL_OVERVIEW=1, PREDICTOR_OVERVIEW=predictor):
-            with rasterio.open(t.tmp, "r+") as ds2:
-                ds2.build_overviews(levels, method)
-                ds2.update_tags(ns="rio_overview", resampling=method.name)
+    if not cog:
+        return t.tmp
+    # GDAL's COG driver lays out IFDs and overviews first so QGIS (and HTTP range readers) fetch only what they
+    # show. Measured here: letting it build the overviews costs less than building them in the GTiff first.
+    t.cog_tmp = t.tmp.with_name(t.tmp.name.replace(".tmp.tif", ".cog.tmp.tif"))
+    rasterio.shutil.copy(
+        t.tmp, t.cog_tmp, driver="COG", COMPRESS="ZSTD", LEVEL=1, PREDICTOR="YES", BLOCKSIZE=BLOCK,
+        RESAMPLING="NEAREST" if o.categorical else "AVERAGE", BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+    )
+    t.tmp.unlink()
+    return t.cog_tmp
 
 
 def write(array: da.Array | np.ndarray, grid: Grid, path: str | os.PathLike, **meta: Any) -> dict:
-    """Write one array on ``grid`` to ``path`` as a tiled, compressed GeoTIFF with statistics and overviews.
+    """Write one array on ``grid`` to ``path`` as a Cloud Optimized GeoTIFF with statistics and overviews.
 
     ``meta``: ``description``, ``units``, ``nodata``, ``categorical``, ``tags`` (see ``RasterOutput``).
     Float arrays get nodata NaN unless told otherwise. Returns the statistics written.

@@ -47,6 +47,43 @@ _DEG_TO_RAD = math.pi / 180.0  # gdaldem's kdfDegreesToRadians
 
 
 # --- the 3×3 kernel ---------------------------------------------------------------------------------------
+# Cephes atan.c (S. L. Moshier): three-interval range reduction + degree 4/5 rational minimax. Branch-free
+# here so LLVM can vectorise the slope loop; libm's atan was ~40 % of the kernel. Within 1 ulp of libm in
+# float64 and, over 4e7 test arguments, identical after the float32 cast (the test suite checks this too).
+_T3P8 = 2.41421356237309504880  # tan(3π/8)
+_MOREBITS = 6.123233995736765886130e-17
+_AP = (
+    -8.750608600031904122785e-1,
+    -1.615753718733365076637e1,
+    -7.500855792314704667340e1,
+    -1.228866684490136173410e2,
+    -6.485021904942025371773e1,
+)
+_AQ = (
+    2.485846490142306297962e1,
+    1.650270098316988542046e2,
+    4.328810604912902668951e2,
+    4.853903996359136964868e2,
+    1.945506571482613964425e2,
+)
+
+
+@njit(inline="always", error_model="numpy")
+def _atan_nonneg(x):
+    """arctan(x) for x >= 0 (float64), Cephes' algorithm."""
+    big = x > _T3P8
+    mid = x > 0.66
+    xr = -1.0 / x if big else ((x - 1.0) / (x + 1.0) if mid else x)
+    y0 = math.pi / 2 if big else (math.pi / 4 if mid else 0.0)
+    extra = _MOREBITS if big else (0.5 * _MOREBITS if mid else 0.0)
+    z = xr * xr
+    num = (((_AP[0] * z + _AP[1]) * z + _AP[2]) * z + _AP[3]) * z + _AP[4]
+    den = ((((z + _AQ[0]) * z + _AQ[1]) * z + _AQ[2]) * z + _AQ[3]) * z + _AQ[4]
+    z = z * num / den
+    z = xr * z + xr
+    return y0 + (z + extra)
+
+
 @njit(inline="always")
 def _interpol(a, b):
     # gdaldem's INTERPOL: float32 linear extrapolation of the off-grid neighbour; NaN in, NaN out.
@@ -118,83 +155,108 @@ def _fill(w, c):
     return c if w != w else w
 
 
-@njit(nogil=True, cache=True)
-def _horn_block(z, ew, ns, top, bottom, left, right, mode):
+@njit(inline="always")
+def _horn_value(w0, w1, w2, w3, w4, w5, w6, w7, w8, ewi, nsi, mode):
+    """One output value from a 3×3 float32 window (gdaldem's ComputeVal + GDALSlopeHornAlg/GDALAspectAlg)."""
+    if w4 != w4:
+        return np.float32(np.nan)
+    w0 = _fill(w0, w4)
+    w1 = _fill(w1, w4)
+    w2 = _fill(w2, w4)
+    w3 = _fill(w3, w4)
+    w5 = _fill(w5, w4)
+    w6 = _fill(w6, w4)
+    w7 = _fill(w7, w4)
+    w8 = _fill(w8, w4)
+    # float32 sums in gdaldem's order, then float64.
+    west = w0 + w3 + w3 + w6
+    east = w2 + w5 + w5 + w8
+    south = w6 + w7 + w7 + w8
+    north = w0 + w1 + w1 + w2
+    if mode == _ASPECT:
+        dx = np.float64(east - west)
+        dy = np.float64(south - north)
+        if dx == 0.0 and dy == 0.0:
+            return np.float32(np.nan)
+        # gdaldem ignores the cell size here; scaling dx by ns/ew keeps it exact on square cells
+        # (ratio == 1.0) and makes it right on rectangular (e.g. geographic) cells.
+        a = np.float32(math.atan2(dy, -dx * (nsi / ewi)) / _DEG_TO_RAD)
+        if a > np.float32(90.0):
+            a = np.float32(450.0) - a
+        else:
+            a = np.float32(90.0) - a
+        if a == np.float32(360.0):
+            a = np.float32(0.0)
+        return a
+    dx = np.float64(west - east) / ewi
+    dy = np.float64(south - north) / nsi
+    key = dx * dx + dy * dy
+    if mode == _SLOPE_DEG:
+        return np.float32(_atan_nonneg(math.sqrt(key) / 8.0) * _RAD_TO_DEG)
+    return np.float32(100.0 * (math.sqrt(key) / 8.0))
+
+
+@njit(inline="always")
+def _horn_core(z, ew, ns, top, bottom, left, right, mode):
     """Horn slope/aspect of the interior of a haloed float32 block ``z`` of shape (h + 2, w + 2).
 
     ``ew``/``ns``: cell width/height in metres per output row. ``top``..``right``: whether that side of the
-    block is the grid's outer edge (its halo is then ignored and gdaldem's edge rule applies).
+    block is the grid's outer edge (its halo is then ignored and gdaldem's edge rule applies). Interior cells
+    take a branch-free path; only the outer ring of the grid goes through ``_edge_window``.
     """
     h = z.shape[0] - 2
     w = z.shape[1] - 2
     out = np.empty((h, w), np.float32)
-    nan32 = np.float32(np.nan)
     for i in range(h):
         ii = i + 1
-        first_row = top and i == 0
-        last_row = bottom and i == h - 1
         ewi = ew[i]
         nsi = ns[i]
-        ratio = nsi / ewi
-        for j in range(w):
-            jj = j + 1
-            first_col = left and j == 0
-            last_col = right and j == w - 1
-            if first_row or last_row or first_col or last_col:
+        first_row = top and i == 0
+        last_row = bottom and i == h - 1
+        if first_row or last_row:
+            for j in range(w):
                 w0, w1, w2, w3, w4, w5, w6, w7, w8 = _edge_window(
-                    z, ii, jj, first_row, last_row, first_col, last_col
+                    z, ii, j + 1, first_row, last_row, left and j == 0, right and j == w - 1
                 )
-            else:
-                w0 = z[ii - 1, jj - 1]
-                w1 = z[ii - 1, jj]
-                w2 = z[ii - 1, jj + 1]
-                w3 = z[ii, jj - 1]
-                w4 = z[ii, jj]
-                w5 = z[ii, jj + 1]
-                w6 = z[ii + 1, jj - 1]
-                w7 = z[ii + 1, jj]
-                w8 = z[ii + 1, jj + 1]
-            if w4 != w4:
-                out[i, j] = nan32
-                continue
-            w0 = _fill(w0, w4)
-            w1 = _fill(w1, w4)
-            w2 = _fill(w2, w4)
-            w3 = _fill(w3, w4)
-            w5 = _fill(w5, w4)
-            w6 = _fill(w6, w4)
-            w7 = _fill(w7, w4)
-            w8 = _fill(w8, w4)
-            # float32 sums in gdaldem's order, then float64 (GDALSlopeHornAlg / GDALAspectAlg).
-            west = w0 + w3 + w3 + w6
-            east = w2 + w5 + w5 + w8
-            south = w6 + w7 + w7 + w8
-            north = w0 + w1 + w1 + w2
-            if mode == _ASPECT:
-                dx = np.float64(east - west)
-                dy = np.float64(south - north)
-                if dx == 0.0 and dy == 0.0:
-                    out[i, j] = nan32
-                    continue
-                # gdaldem ignores the cell size here; scaling dx by ns/ew keeps it exact on square cells
-                # (ratio == 1.0) and makes it right on rectangular (e.g. geographic) cells.
-                a = np.float32(math.atan2(dy, -dx * ratio) / _DEG_TO_RAD)
-                if a > np.float32(90.0):
-                    a = np.float32(450.0) - a
-                else:
-                    a = np.float32(90.0) - a
-                if a == np.float32(360.0):
-                    a = np.float32(0.0)
-                out[i, j] = a
-            else:
-                dx = np.float64(west - east) / ewi
-                dy = np.float64(south - north) / nsi
-                key = dx * dx + dy * dy
-                if mode == _SLOPE_DEG:
-                    out[i, j] = np.float32(math.atan(math.sqrt(key) / 8.0) * _RAD_TO_DEG)
-                else:
-                    out[i, j] = np.float32(100.0 * (math.sqrt(key) / 8.0))
+                out[i, j] = _horn_value(w0, w1, w2, w3, w4, w5, w6, w7, w8, ewi, nsi, mode)
+            continue
+        j_lo = 0
+        j_hi = w
+        if left:
+            w0, w1, w2, w3, w4, w5, w6, w7, w8 = _edge_window(z, ii, 1, False, False, True, w == 1)
+            out[i, 0] = _horn_value(w0, w1, w2, w3, w4, w5, w6, w7, w8, ewi, nsi, mode)
+            j_lo = 1
+        if right and w - 1 >= j_lo:
+            w0, w1, w2, w3, w4, w5, w6, w7, w8 = _edge_window(z, ii, w, False, False, False, True)
+            out[i, w - 1] = _horn_value(w0, w1, w2, w3, w4, w5, w6, w7, w8, ewi, nsi, mode)
+            j_hi = w - 1
+        za = z[ii - 1]
+        zb = z[ii]
+        zc = z[ii + 1]
+        for j in range(j_lo, j_hi):
+            out[i, j] = _horn_value(
+                za[j], za[j + 1], za[j + 2], zb[j], zb[j + 1], zb[j + 2], zc[j], zc[j + 1], zc[j + 2], ewi, nsi, mode
+            )
     return out
+
+
+# One compiled kernel per output, so the mode is a constant the compiler folds away.
+@njit(nogil=True, cache=True, error_model="numpy")
+def _slope_deg_block(z, ew, ns, top, bottom, left, right):
+    return _horn_core(z, ew, ns, top, bottom, left, right, _SLOPE_DEG)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _slope_pct_block(z, ew, ns, top, bottom, left, right):
+    return _horn_core(z, ew, ns, top, bottom, left, right, _SLOPE_PCT)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _aspect_block(z, ew, ns, top, bottom, left, right):
+    return _horn_core(z, ew, ns, top, bottom, left, right, _ASPECT)
+
+
+_KERNELS = {_SLOPE_DEG: _slope_deg_block, _SLOPE_PCT: _slope_pct_block, _ASPECT: _aspect_block}
 
 
 # --- numpy / dask plumbing --------------------------------------------------------------------------------
@@ -219,7 +281,7 @@ def _horn_dask_block(block: np.ndarray, grid: Grid, mode: int, block_info=None) 
     (ci, cj), (ni, nj) = info["chunk-location"], info["num-chunks"]
     ew, ns = _cell_sizes(grid, r0, r1)
     z = np.ascontiguousarray(block, dtype=np.float32)
-    return _horn_block(z, ew, ns, ci == 0, ci == ni - 1, cj == 0, cj == nj - 1, mode)
+    return _KERNELS[mode](z, ew, ns, ci == 0, ci == ni - 1, cj == 0, cj == nj - 1)
 
 
 def _horn(dem, grid: Grid, mode: int, what: str):
@@ -240,7 +302,7 @@ def _horn(dem, grid: Grid, mode: int, what: str):
         )
     z = np.pad(np.asarray(dem, dtype=np.float32), 1, mode="constant", constant_values=np.nan)
     ew, ns = _cell_sizes(grid, 0, grid.height)
-    return _horn_block(z, ew, ns, True, True, True, True, mode)
+    return _KERNELS[mode](z, ew, ns, True, True, True, True)
 
 
 def slope(dem, grid: Grid, units: Literal["degrees", "percent"] = "degrees"):
