@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/suitability run configs/qinghai_demo.yaml
 
 test: $(STAMP)
+	@scripts/test-system-deps.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -120,7 +120,9 @@ class Combine(Strict):
 
 class Classes(Strict):
     breaks: list[float] = Field([0.2, 0.4, 0.6, 0.8], description="upper edges of classes 1..n-1 (right-open)")
-    labels: list[str] | None = Field(None, description="one label per class, lowest class first")
+    labels: list[str] | None = Field(None, description="one label per class, lowest class first (default 低..高)")
+    labels_en: list[str] | None = Field(None, description="English labels, lowest class first")
+    colors: list[str] | None = Field(None, description="hex colours, lowest class first (default red to green)")
 
 
 class Outputs(Strict):

@@ -22,6 +22,7 @@ from rasters.io import RasterOutput, write_many
 
 from .config import RasterInput
 from .run import Built, progress, sha256_file
+from .styles import NEUTRAL_RAMP, SUITABILITY_RAMP, classes_qml, continuous_qml, write_text_atomic
 
 TOOL = "suitability"
 
@@ -88,6 +89,7 @@ def run_and_publish(built: Built, show_progress: bool = True) -> dict[str, Any]:
     for o, s in zip(outs, stats, strict=True):
         if s.get("STATISTICS_VALID_PERCENT") == "0":
             built.warnings.append(f"{o.path.name}: every cell is nodata")
+        write_text_atomic(o.path.with_suffix(".qml"), style_for(o, s, built))
     record = {
         "type": "suitability-run",
         "id": run_id,
@@ -108,6 +110,17 @@ def run_and_publish(built: Built, show_progress: bool = True) -> dict[str, Any]:
     }
     write_json_atomic(loaded.output_folder / "run.json", record)
     return record
+
+
+def style_for(o: RasterOutput, stats: dict[str, str], built: Built) -> str:
+    """The .qml for one output: classes get their palette, scores a fixed 0-1 ramp, other layers their range."""
+    if o.categorical:
+        return classes_qml(built.scheme)
+    if o.units == "score 0-1":
+        return continuous_qml(0.0, 1.0, SUITABILITY_RAMP)
+    lo = float(stats.get("STATISTICS_MINIMUM", 0.0))
+    hi = float(stats.get("STATISTICS_MAXIMUM", 1.0))
+    return continuous_qml(lo, hi, NEUTRAL_RAMP, units=o.units, precision=0 if hi - lo > 100 else 2)
 
 
 def _input_records(built: Built) -> dict[str, Any]:

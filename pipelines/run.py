@@ -140,7 +140,11 @@ def build(plan: Plan) -> Built:
     if masks:
         score = apply_exclusions(score, masks)
 
-    scheme = ClassScheme(tuple(cfg.classes.breaks), tuple(cfg.classes.labels) if cfg.classes.labels else None)
+    try:
+        scheme = ClassScheme.from_breaks(cfg.classes.breaks, cfg.classes.labels, cfg.classes.labels_en,
+                                         cfg.classes.colors)
+    except ConfigError as e:
+        raise ConfigError(f"{loaded.path}: classes: {e}") from None
     classes = classify(score, scheme.breaks) if cfg.outputs.classes else None
     built = Built(plan, grid, vectors, layers, units, criteria, weights, score, classes, scheme, warnings_)
     built.timings["plan_s"] = time.perf_counter() - t0

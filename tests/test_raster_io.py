@@ -117,6 +117,11 @@ def test_write_round_trip_with_stats_overviews_and_no_temp(tmp_path):
         assert ds.compression.name.lower() == "zstd"
         assert ds.block_shapes[0] == (256, 256)
         assert ds.overviews(1) == [2, 4]
+    from rio_cogeo.cogeo import cog_validate
+
+    valid, errors, _ = cog_validate(str(out), quiet=True)
+    assert valid, errors
+    with rasterio.open(out) as ds:
         assert ds.descriptions == ("test layer",) and ds.units == ("m",)
         np.testing.assert_array_equal(ds.read(1), data)
         tags = ds.tags(1)
