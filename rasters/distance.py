@@ -156,7 +156,10 @@ def euclidean_distance(features, grid: Grid, max_m: float | None = None):
 
     Returns:
         float32 metres; numpy for numpy input, a lazy dask array (same chunks) for dask input. If there is no
-        feature anywhere the result is **all NaN** (distance undefined); the caller reports it.
+        feature anywhere, the uncapped result is **all NaN** (distance undefined; the caller reports it) and the
+        capped result is ``max_m`` everywhere (every cell is at least the cap away). The capped path has no
+        global dependency: a global "any feature?" test would make every output block wait for every input
+        block, holding the whole result in memory.
 
     Raises:
         ConfigError: geographic grid (project it first: cells must have a fixed size in metres), ``max_m`` not a
@@ -183,8 +186,9 @@ def euclidean_distance(features, grid: Grid, max_m: float | None = None):
             )
 
     if not isinstance(mask, da.Array):
-        out = _exact_edt(np.asarray(mask), dx, dy)
-        return out if max_m is None else np.minimum(out, np.float32(max_m))
+        if max_m is not None:
+            return _capped_block(np.asarray(mask), dx, dy, max_m)
+        return _exact_edt(np.asarray(mask), dx, dy)
 
     chunks = mask.chunks
     if max_m is not None:
@@ -201,10 +205,10 @@ def euclidean_distance(features, grid: Grid, max_m: float | None = None):
             )
             if capped.chunks != chunks:  # map_overlap grew chunks smaller than the halo
                 capped = capped.rechunk(chunks)
-            # Keep "no feature anywhere = NaN" as in the uncapped result (a cheap global any()).
-            return da.where(mask.any(), capped, np.float32(np.nan)).astype(np.float32, copy=False)
+            return capped
         # A halo as large as a whole chunk buys no locality: the exact strip passes cost less. Same numbers.
-        return da.minimum(_exact_dask(mask, grid, dx, dy), np.float32(max_m))
+        # NaN (no feature anywhere) saturates to the cap too, as in the halo path: fmin ignores NaN.
+        return da.fmin(_exact_dask(mask, grid, dx, dy), np.float32(max_m))
     return _exact_dask(mask, grid, dx, dy)
 
 

@@ -91,7 +91,12 @@ def test_no_feature_anywhere_is_all_nan():
     empty = np.zeros((20, 20), bool)
     assert np.all(np.isnan(euclidean_distance(empty, g)))
     assert np.all(np.isnan(euclidean_distance(da.from_array(empty, chunks=7), g).compute()))
-    assert np.all(np.isnan(euclidean_distance(da.from_array(empty, chunks=7), g, max_m=100.0).compute()))
+    # With a cap, "no feature" means "at least the cap away": saturated, and no global dependency in the graph.
+    capped = euclidean_distance(da.from_array(empty, chunks=7), g, max_m=100.0).compute()
+    assert np.all(capped == np.float32(100.0))
+    assert np.all(euclidean_distance(empty, g, max_m=100.0) == np.float32(100.0))
+    big_cap = euclidean_distance(da.from_array(empty, chunks=7), g, max_m=1e6).compute()  # strip path
+    assert np.all(big_cap == np.float32(1e6))
 
 
 def test_integer_mask_nonzero_is_feature():
