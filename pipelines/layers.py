@@ -13,11 +13,13 @@ from typing import Annotated, Literal, NamedTuple
 
 import dask.array as da
 import geopandas as gpd
+import numpy as np
 from pydantic import Field
 
 from rasters.distance import euclidean_distance
+from rasters.errors import ConfigError
 from rasters.grid import Grid
-from rasters.terrain import slope
+from rasters.terrain import aspect, relief, slope
 from vectors.rasterize import mask as vector_mask
 from vectors.rasterize import rasterize
 
@@ -58,6 +60,80 @@ class SlopeLayer(Strict):
 
     def memory_bytes(self, grid: Grid) -> int:
         return 0
+
+
+class AspectLayer(Strict):
+    """Aspect in degrees clockwise from north (the direction the slope faces); flat cells are nodata."""
+
+    type: Literal["aspect"]
+    dem: str = Field(description="name of the elevation layer (metres)")
+
+    def refs(self) -> list[Ref]:
+        return [Ref(self.dem, "dem", "raster")]
+
+    def build(self, ctx: Context) -> tuple[da.Array, str]:
+        return aspect(ctx.layers[self.dem], ctx.grid), "degrees"
+
+    def memory_bytes(self, grid: Grid) -> int:
+        return 0
+
+
+class ReliefLayer(Strict):
+    """Local relief (max − min elevation in a square window), used by 双评价 to downgrade rugged land."""
+
+    type: Literal["relief"]
+    dem: str = Field(description="name of the elevation layer (metres)")
+    window_m: float | None = Field(None, gt=0, description="window edge in metres (rounded to whole cells)")
+    window_cells: int | None = Field(None, ge=1, description="window edge in cells (instead of window_m)")
+
+    def refs(self) -> list[Ref]:
+        return [Ref(self.dem, "dem", "raster")]
+
+    def cells(self, grid: Grid) -> int:
+        if (self.window_m is None) == (self.window_cells is None):
+            raise ConfigError("give exactly one of 'window_m' or 'window_cells'")
+        if self.window_cells is not None:
+            return self.window_cells
+        cell_m = grid.res[0] * grid.linear_unit_m
+        n = max(1, round(self.window_m / cell_m))
+        return n
+
+    def build(self, ctx: Context) -> tuple[da.Array, str]:
+        n = self.cells(ctx.grid)
+        if self.window_m is not None and n * ctx.grid.res[0] * ctx.grid.linear_unit_m != self.window_m:
+            ctx.warnings.append(f"{ctx.key}: window_m {self.window_m:g} rounded to {n} cells")
+        return relief(ctx.layers[self.dem], ctx.grid, n), "m"
+
+    def memory_bytes(self, grid: Grid) -> int:
+        return 0
+
+
+class BandsLayer(Strict):
+    """Elevation (or any) bands: 0 below the first edge, k between edge k-1 and edge k (right-open)."""
+
+    type: Literal["bands"]
+    layer: str = Field(description="name of the layer to band")
+    edges: list[float] = Field(description="increasing band edges, e.g. [3500, 4000, 4500] metres")
+
+    def refs(self) -> list[Ref]:
+        return [Ref(self.layer, "layer", "raster")]
+
+    def build(self, ctx: Context) -> tuple[da.Array, str]:
+        edges = np.asarray(self.edges, dtype=np.float64)
+        if edges.size == 0 or np.any(np.diff(edges) <= 0):
+            raise ConfigError(f"edges must be strictly increasing, got {self.edges}")
+        x = ctx.layers[self.layer]
+        out = da.map_blocks(_band_block, x, edges, dtype=np.float32)
+        return out, "band index"
+
+    def memory_bytes(self, grid: Grid) -> int:
+        return 0
+
+
+def _band_block(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    out = np.digitize(x, edges).astype(np.float32)
+    out[np.isnan(x)] = np.nan
+    return out
 
 
 class DistanceLayer(Strict):
@@ -114,6 +190,8 @@ class RasterizeLayer(Strict):
         return 0
 
 
-LAYER_TYPES = (SlopeLayer, DistanceLayer, RasterizeLayer)
+LAYER_TYPES = (SlopeLayer, AspectLayer, ReliefLayer, BandsLayer, DistanceLayer, RasterizeLayer)
 LAYER_TAGS = tuple(t.model_fields["type"].annotation.__args__[0] for t in LAYER_TYPES)
-Layer = Annotated[SlopeLayer | DistanceLayer | RasterizeLayer, Field(discriminator="type")]
+Layer = Annotated[
+    SlopeLayer | AspectLayer | ReliefLayer | BandsLayer | DistanceLayer | RasterizeLayer, Field(discriminator="type")
+]

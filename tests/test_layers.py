@@ -1,0 +1,63 @@
+"""Layer types reachable from configs, checked against independent references through the pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from scipy import ndimage
+
+from pipelines.cli import main
+from tests.test_config import demo_raw, write_cfg
+
+
+def _run(tmp_path, raw, capsys=None):
+    cfg = write_cfg(tmp_path, raw)
+    out = tmp_path / "out"
+    code = main(["run", str(cfg), "--set", "grid.resolution_m=10000", "--output-dir", str(out), "-q"])
+    return code, out
+
+
+def test_relief_aspect_bands_layers(tmp_path):
+    raw = demo_raw()
+    raw["layers"]["relief_m"] = {"type": "relief", "dem": "elevation_m", "window_m": 30000}
+    raw["layers"]["aspect_deg"] = {"type": "aspect", "dem": "elevation_m"}
+    raw["layers"]["altitude_band"] = {"type": "bands", "layer": "elevation_m", "edges": [3500, 4000, 4500]}
+    raw["outputs"]["layers"] = ["elevation_m", "relief_m", "aspect_deg", "altitude_band"]
+    code, out = _run(tmp_path, raw)
+    assert code == 0
+    with rasterio.open(out / "elevation_m.tif") as a:
+        z = a.read(1)
+    with rasterio.open(out / "relief_m.tif") as a:
+        rel = a.read(1)
+        assert a.units == ("m",)
+    with rasterio.open(out / "altitude_band.tif") as a:
+        band = a.read(1)
+    with rasterio.open(out / "aspect_deg.tif") as a:
+        asp = a.read(1)
+    # 30 km at 10 km cells = 3x3 window; compare where the whole window is valid.
+    full = ndimage.minimum_filter(np.isfinite(z).astype(np.uint8), size=3, mode="constant") == 1
+    ref = ndimage.maximum_filter(z, size=3) - ndimage.minimum_filter(z, size=3)
+    np.testing.assert_allclose(rel[full], ref[full], rtol=1e-6)
+    valid = np.isfinite(z)
+    np.testing.assert_array_equal(band[valid], np.digitize(z[valid], [3500, 4000, 4500]).astype(np.float32))
+    assert np.nanmin(asp) >= 0 and np.nanmax(asp) < 360
+
+
+@pytest.mark.parametrize(
+    "layer, pattern",
+    [
+        ({"type": "relief", "dem": "elevation_m"}, r"layers\.relief_m: give exactly one of 'window_m' or"),
+        ({"type": "bands", "layer": "elevation_m", "edges": [4000, 3500]}, r"layers\.relief_m: edges must be"),
+    ],
+)
+def test_layer_parameter_errors(tmp_path, capsys, layer, pattern):
+    import re
+
+    raw = demo_raw()
+    raw["layers"]["relief_m"] = layer
+    raw["outputs"]["layers"] = ["relief_m"]
+    code, out = _run(tmp_path, raw)
+    err = capsys.readouterr().err
+    assert code == 2 and re.search(pattern, err), err
+    assert not out.exists() or not any(out.iterdir())
