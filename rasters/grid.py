@@ -20,6 +20,17 @@ from rasterio.windows import Window
 from .errors import ConfigError
 
 
+def _named(crs: CRS) -> CRS:
+    """A CRS built from a bare PROJ string is called "unknown", which is all QGIS shows; name it after its
+    projection method and ellipsoid instead (the definition is unchanged)."""
+    if crs.name.lower() != "unknown" or crs.coordinate_operation is None:
+        return crs
+    d = crs.to_json_dict()
+    ell = crs.ellipsoid.name if crs.ellipsoid else "unknown ellipsoid"
+    d["name"] = f"Custom {crs.coordinate_operation.method_name} ({ell})"
+    return CRS.from_json_dict(d)
+
+
 @dataclass(frozen=True)
 class Grid:
     """A north-up raster grid.
@@ -45,7 +56,7 @@ class Grid:
             raise ConfigError(f"grid must have at least one cell, got {self.width} x {self.height}")
         if self.chunk_size < 16:
             raise ConfigError(f"grid.chunk_size must be at least 16 cells, got {self.chunk_size}")
-        object.__setattr__(self, "crs", CRS.from_user_input(self.crs).to_wkt())
+        object.__setattr__(self, "crs", _named(CRS.from_user_input(self.crs)).to_wkt())
 
     # --- construction -------------------------------------------------------------------------------------
     @classmethod
@@ -76,7 +87,7 @@ class Grid:
         y1 = math.ceil(ymax / yres - eps) * yres
         width = max(1, round((x1 - x0) / xres))
         height = max(1, round((y1 - y0) / yres))
-        crs_wkt = CRS.from_user_input(crs).to_wkt()
+        crs_wkt = _named(CRS.from_user_input(crs)).to_wkt()
         return cls(crs_wkt, Affine(xres, 0.0, x0, 0.0, -yres, y1), width, height, chunk_size)
 
     # --- geometry -----------------------------------------------------------------------------------------

@@ -82,3 +82,12 @@ def test_xy_index_round_trip():
     r2, c2 = g.index_of_xy(x, y)
     assert (r2 == rows).all() and (c2 == cols).all()
     assert not math.isnan(g.linear_unit_m)
+
+
+def test_proj_string_crs_gets_a_name_but_same_definition():
+    from pyproj import CRS
+
+    g = Grid.from_bounds((0, 0, 10, 10), 1, ALBERS)
+    assert g.pyproj_crs.name == "Custom Albers Equal Area (GRS 1980)"
+    assert g.pyproj_crs.equals(CRS.from_user_input(ALBERS), ignore_axis_order=True)
+    assert Grid.from_bounds((0, 0, 10, 10), 1, "EPSG:32647").pyproj_crs.name == "WGS 84 / UTM zone 47N"
