@@ -21,6 +21,7 @@ from rasters.errors import ConfigError
 from rasters.io import RasterOutput, write_many
 
 from .config import RasterInput
+from .qgis_project import GROUP_ORDER, ProjectLayer, project_xml
 from .run import Built, progress, sha256_file
 from .styles import NEUTRAL_RAMP, SUITABILITY_RAMP, classes_qml, continuous_qml, write_text_atomic
 
@@ -108,8 +109,60 @@ def run_and_publish(built: Built, show_progress: bool = True) -> dict[str, Any]:
         "timings_s": {k: round(v, 3) for k, v in built.timings.items()},
         "warnings": built.warnings,
     }
+    write_project(built, outs, stats)
     write_json_atomic(loaded.output_folder / "run.json", record)
     return record
+
+
+def write_project(built: Built, outs: list[RasterOutput], stats: list[dict]) -> Path:
+    """project.qgs with every output (styles embedded), the vector inputs, grouped, paths relative."""
+    cfg, loaded = built.plan.config, built.plan.loaded
+    folder = loaded.output_folder
+    layers: list[ProjectLayer] = []
+    for o, s in zip(outs, stats, strict=True):
+        name = o.path.stem
+        if o.path.name in (cfg.outputs.suitability, cfg.outputs.classes):
+            group, visible = "Suitability", True
+        elif name.startswith("criterion_"):
+            group, visible = "Criteria", False
+        else:
+            group, visible = "Layers", False
+        layers.append(ProjectLayer(name, o.path, group, visible, qml=style_for(o, s, built)))
+    # Classes above the continuous surface: planners read the five grades first.
+    layers.sort(key=lambda lyr: (GROUP_ORDER.index(lyr.group), lyr.name != Path(cfg.outputs.classes or "").stem))
+    outline = {cfg.grid.mask, cfg.grid.extent} - {None}
+    for name, inp in cfg.inputs.items():
+        if isinstance(inp, RasterInput):
+            continue
+        gdf = built.vectors.get(name)
+        kind = _geometry_kind(gdf)
+        src_crs = _file_crs_wkt(loaded.resolve(inp.vector), inp.layer)
+        layers.append(ProjectLayer(name, loaded.resolve(inp.vector), "Inputs", visible=name in outline,
+                                   kind="vector", vector_layer=inp.layer, geometry=kind,
+                                   outline_only=name in outline, crs_wkt=src_crs,
+                                   color="#1f78b4" if kind != "Polygon" or name not in outline else "#333333"))
+    text = project_xml(cfg.name, built.grid.crs, layers, folder, built.grid.bounds)
+    path = folder / "project.qgs"
+    write_text_atomic(path, text)
+    return path
+
+
+def _geometry_kind(gdf) -> str:
+    if gdf is None or len(gdf) == 0:
+        return "Polygon"
+    t = str(gdf.geom_type.mode().iloc[0])
+    return "Point" if "Point" in t else "Line" if "Line" in t else "Polygon"
+
+
+def _file_crs_wkt(path: Path, layer: str | None) -> str | None:
+    import pyogrio
+
+    try:
+        info = pyogrio.read_info(path, layer=layer)
+    except Exception:  # noqa: BLE001 - the project still opens; QGIS asks the provider for the CRS
+        return None
+    crs = info.get("crs")
+    return pyproj.CRS.from_user_input(crs).to_wkt() if crs else None
 
 
 def style_for(o: RasterOutput, stats: dict[str, str], built: Built) -> str:

@@ -38,7 +38,9 @@ def test_demo_outputs_load_styled_in_qgis(tmp_path):
     r = subprocess.run([SYSTEM_PYTHON, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, env=env,
                        timeout=300)
     assert r.returncode == 0, r.stderr
-    layers = {rec["name"]: rec for rec in map(json.loads, r.stdout.strip().splitlines())}
+    records = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    project = next(rec for rec in records if "project" in rec)
+    layers = {rec["name"]: rec for rec in records if "name" in rec}
     assert set(layers) >= {"suitability.tif", "suitability_class.tif", "slope_deg.tif"}
     for rec in layers.values():
         assert rec["valid"] and rec["crs_valid"] and rec["crs_wkt_has_albers"], rec
@@ -51,3 +53,19 @@ def test_demo_outputs_load_styled_in_qgis(tmp_path):
     assert [k[0] for k in c["classes"]] == [1, 2, 3, 4, 5]
     assert [k[1].split(" ")[0] for k in c["classes"]] == ["低", "较低", "中等", "较高", "高"]
     assert c["classes"][4][2] == "#1a9641"
+
+    # The project: opens, every layer valid, grouped, styled, relative paths, the grid CRS.
+    assert project["project"] is True and project["crs_valid"]
+    assert project["crs"] == "Custom Albers Equal Area (GRS 1980)"
+    assert list(project["groups"]) == ["Suitability", "Criteria", "Layers", "Inputs"]
+    assert dict(map(tuple, project["groups"]["Suitability"])) == {"suitability_class": True, "suitability": True}
+    assert all(not vis for _, vis in project["groups"]["Criteria"])
+    assert dict(map(tuple, project["groups"]["Inputs"]))["counties"] is True
+    by_name = {rec["name"]: rec for rec in project["layers"]}
+    assert all(rec["valid"] and rec["crs_valid"] for rec in project["layers"]), project["layers"]
+    assert by_name["suitability_class"]["renderer"] == "paletted"
+    assert by_name["suitability"]["renderer"] == "singlebandpseudocolor"
+    assert by_name["counties"]["features"] == 44
+    text = (tmp_path / "project.qgs").read_text(encoding="utf-8")
+    assert "<datasource>./suitability.tif</datasource>" in text
+    assert str(tmp_path) not in text  # relative paths only

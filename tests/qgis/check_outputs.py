@@ -39,6 +39,28 @@ for tif in sorted(folder.glob("*.tif")):
             shader = renderer.shader().rasterShaderFunction()
             rec["ramp"] = [shader.minimumValue(), shader.maximumValue()]
     print(json.dumps(rec, ensure_ascii=False))
+project_file = folder / "project.qgs"
+if project_file.exists():
+    from qgis.core import QgsProject
+
+    project = QgsProject.instance()
+    ok = project.read(str(project_file))
+    root = project.layerTreeRoot()
+    groups = {}
+    for group in root.findGroups():
+        groups[group.name()] = [[n.name(), n.isVisible()] for n in group.findLayers()]
+    layers = []
+    for lyr in project.mapLayers().values():
+        rec = {"name": lyr.name(), "valid": lyr.isValid(), "source": lyr.source(),
+               "crs_valid": lyr.crs().isValid()}
+        if lyr.type() == lyr.RasterLayer:
+            rec["renderer"] = lyr.renderer().type()
+        else:
+            rec["renderer"] = lyr.renderer().type() if lyr.renderer() else None
+            rec["features"] = lyr.featureCount()
+        layers.append(rec)
+    print(json.dumps({"project": ok, "crs": project.crs().description(), "crs_valid": project.crs().isValid(),
+                      "groups": groups, "layers": layers}, ensure_ascii=False))
 # exitQgis() segfaults in headless QGIS 3.22 on some machines; the work is done, so leave without it.
 sys.stdout.flush()
 os._exit(0)
