@@ -51,6 +51,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="print the grid, inputs, layer DAG, chunking, memory estimate and outputs; compute nothing")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     r.add_argument("--output-dir", type=Path, help="write outputs here instead of the config's outputs.folder")
+    r.add_argument("--json", action="store_true", help="print progress and results as JSON lines (for wrappers)")
+    rr = sub.add_parser("rerun", help="run again exactly what a run.json recorded (inputs checked by SHA-256)")
+    rr.add_argument("run_json", type=Path, help="run.json of an earlier run")
+    rr.add_argument("--output-dir", type=Path, help="write here instead of the recorded output folder")
+    rr.add_argument("--allow-changed-inputs", action="store_true", help="rerun even if an input's checksum differs")
+    rr.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    rr.add_argument("--json", action="store_true", help="print progress and results as JSON lines")
+    rr.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
+    d = sub.add_parser("diff", help="what changed between two runs (config, inputs, versions, outputs)")
+    d.add_argument("run_a", type=Path)
+    d.add_argument("run_b", type=Path)
+    d.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     s = sub.add_parser("schema", help="print the config JSON Schema (for editors)")
     s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
@@ -87,42 +99,82 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "schema":
         print(json.dumps(cfgmod.json_schema(), indent=2, ensure_ascii=False))
         return EXIT_OK
+    if args.command == "diff":
+        from .provenance import diff_records, load_record
 
-    from .plan import build_plan
+        lines = diff_records(load_record(args.run_a), load_record(args.run_b))
+        print("\n".join(lines) if lines else "no differences in config, inputs, versions, weights or outputs")
+        return EXIT_OK
 
-    overrides = list(args.overrides)
+    overrides = list(getattr(args, "overrides", []))
     if getattr(args, "output_dir", None) is not None:
         overrides.append(f"outputs.folder={json.dumps(str(args.output_dir.resolve()))}")
-    loaded = cfgmod.load(args.config, overrides)
-    plan = build_plan(loaded)
-    if args.command == "validate":
-        from .run import build
+    if args.command == "rerun":
+        loaded = _rerun_config(args, overrides)
+    else:
+        loaded = cfgmod.load(args.config, overrides)
 
-        built = build(plan)
+    from .plan import build_plan
+    from .run import build
+
+    plan = build_plan(loaded)
+    built = build(plan)
+    if args.command == "validate":
         print(f"{args.config}: ok ({len(plan.nodes)} inputs and layers, {len(plan.config.criteria)} criteria; "
               f"grid {built.grid.describe()})")
         return EXIT_OK
-
-    from .run import build
-
-    built = build(plan)
-    if args.dry_run:
+    if getattr(args, "dry_run", False):
         _print_dry_run(built)
         return EXIT_OK
     from .publish import run_and_publish
 
-    record = run_and_publish(built, show_progress=not args.quiet)
-    if not args.quiet:
-        folder = loaded.output_folder
-        print(f"wrote {len(record['outputs'])} rasters and run.json to {folder}")
-        for name, o in record["outputs"].items():
-            st = o["statistics"]
-            rng = (f"{float(st['STATISTICS_MINIMUM']):.4g}..{float(st['STATISTICS_MAXIMUM']):.4g}"
-                   if "STATISTICS_MINIMUM" in st else "no valid cells")
-            print(f"  {name}: {rng}, {float(st['STATISTICS_VALID_PERCENT']):.1f}% valid")
-        for w in record["warnings"]:
+    events = _JsonEvents() if args.json else None
+    record = run_and_publish(built, show_progress=not (args.quiet or args.json), events=events)
+    assets = {k: v for k, v in record["assets"].items() if "raster:bands" in v}
+    warnings_ = record["properties"]["suitability:warnings"]
+    if args.json:
+        events.emit("done", folder=str(loaded.output_folder), outputs=[a["href"] for a in assets.values()],
+                    warnings=warnings_)
+    elif not args.quiet:
+        print(f"wrote {len(assets)} rasters, project.qgs and run.json to {loaded.output_folder}")
+        for key, a in assets.items():
+            st = a["raster:bands"][0].get("statistics")
+            rng = (f"{st['minimum']:.4g}..{st['maximum']:.4g}, {st['valid_percent']:.1f}% valid" if st
+                   else "no valid cells")
+            print(f"  {key}: {rng}")
+    if not args.json:
+        for w in warnings_:
             print(f"warning: {w}", file=sys.stderr)
     return EXIT_OK
+
+
+def _rerun_config(args: argparse.Namespace, overrides: list[str]):
+    """The config recorded in run.json, with its inputs checked against the recorded checksums."""
+    from . import config as cfgmod
+    from .provenance import load_record, rerun_config
+    from .run import sha256_file
+
+    rec = load_record(args.run_json)
+    raw = rerun_config(rec)
+    for item in overrides:
+        key, _, value = item.partition("=")
+        cfgmod._set_dotted(raw, key.strip(), __import__("yaml").safe_load(value))
+    loaded = cfgmod.parse(raw, Path(args.run_json))
+    for name, inp in rec["properties"]["suitability:inputs"].items():
+        want, p = inp.get("sha256"), Path(inp["path"])
+        if want and p.is_file() and sha256_file(p) != want and not args.allow_changed_inputs:
+            from rasters.errors import InputDataError
+
+            raise InputDataError(f"{args.run_json}: input '{name}' ({p}) changed since the run (SHA-256 differs); "
+                                 "pass --allow-changed-inputs to rerun anyway")
+    return loaded
+
+
+class _JsonEvents:
+    """One JSON object per line on stdout, for tools that wrap the CLI."""
+
+    def emit(self, event: str, **fields) -> None:
+        print(json.dumps({"event": event, **fields}, ensure_ascii=False), flush=True)
 
 
 def _print_dry_run(built) -> None:

@@ -181,7 +181,11 @@ class LoadedConfig:
         return d
 
     def sha256(self) -> str:
-        text = json.dumps(self.resolved_dict(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        """SHA-256 of the resolved config, without the output folder: the same analysis written elsewhere
+        (``--output-dir``, ``rerun``) has the same hash."""
+        d = self.resolved_dict()
+        d["outputs"].pop("folder")
+        text = json.dumps(d, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -2,46 +2,27 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import platform
 import tempfile
 import time
 import uuid
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyproj
-import rasterio
 
 from rasters.errors import ConfigError
 from rasters.io import RasterOutput, write_many
 
 from .config import RasterInput
+from .provenance import make_record
 from .qgis_project import GROUP_ORDER, ProjectLayer, project_xml
 from .run import Built, progress, sha256_file
 from .styles import NEUTRAL_RAMP, SUITABILITY_RAMP, classes_qml, continuous_qml, write_text_atomic
 
 TOOL = "suitability"
-
-
-def versions() -> dict[str, str]:
-    out = {TOOL: _version(TOOL), "python": platform.python_version(), "gdal": rasterio.__gdal_version__,
-           "proj": pyproj.proj_version_str}
-    for dist in ("numpy", "dask", "rasterio", "pyproj", "shapely", "geopandas", "pyogrio", "scipy",
-                 "scikit-learn", "pydantic"):
-        out[dist] = _version(dist)
-    return out
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def planned_outputs(built: Built) -> list[RasterOutput]:
@@ -75,7 +56,7 @@ def planned_outputs(built: Built) -> list[RasterOutput]:
     return outs
 
 
-def run_and_publish(built: Built, show_progress: bool = True) -> dict[str, Any]:
+def run_and_publish(built: Built, show_progress: bool = True, events: Any = None) -> dict[str, Any]:
     """Compute and write every output in one pass, then write run.json. Returns the run record."""
     cfg, loaded = built.plan.config, built.plan.loaded
     run_id = uuid.uuid4().hex[:12]
@@ -84,34 +65,40 @@ def run_and_publish(built: Built, show_progress: bool = True) -> dict[str, Any]:
         o.tags["SUITABILITY_RUN_ID"] = run_id
         o.tags["SUITABILITY_CONFIG_SHA256"] = loaded.sha256()
     t0 = time.perf_counter()
-    with progress(show_progress):
+    with progress(show_progress, events):
         stats, _ = write_many(outs, built.grid)
     built.timings["compute_and_write_s"] = time.perf_counter() - t0
     for o, s in zip(outs, stats, strict=True):
         if s.get("STATISTICS_VALID_PERCENT") == "0":
             built.warnings.append(f"{o.path.name}: every cell is nodata")
         write_text_atomic(o.path.with_suffix(".qml"), style_for(o, s, built))
-    record = {
-        "type": "suitability-run",
-        "id": run_id,
-        "name": cfg.name,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "config_file": str(loaded.path.resolve()),
-        "config_sha256": loaded.sha256(),
-        "config": loaded.resolved_dict(),
-        "versions": versions(),
-        "grid": built.grid.to_dict(),
-        "inputs": _input_records(built),
-        "weights": {"method": "direct", "weights": built.weights},
-        "classes": {"breaks": list(built.scheme.breaks), "labels": list(built.scheme.labels)},
-        "outputs": {o.path.name: {"path": o.path.name, "description": o.description, "units": o.units,
-                                   "statistics": s} for o, s in zip(outs, stats, strict=True)},
-        "timings_s": {k: round(v, 3) for k, v in built.timings.items()},
-        "warnings": built.warnings,
-    }
+    record = make_record(
+        run_id=run_id, name=cfg.name, grid=built.grid, config_file=loaded.path.resolve(),
+        config_sha256=loaded.sha256(), config=loaded.resolved_dict(), inputs=_input_records(built),
+        weights={"method": "direct", "weights": dict(built.weights)},
+        classes=built.scheme.as_record(),
+        outputs=[{"file": o.path.name, "description": o.description, "units": o.units, "nodata": o.nodata,
+                  "dtype": str(o.array.dtype), "statistics": s} for o, s in zip(outs, stats, strict=True)],
+        timings=built.timings, warnings=built.warnings,
+    )
     write_project(built, outs, stats)
+    write_text_atomic(loaded.output_folder / "run.log", "\n".join(run_log(built, record)) + "\n")
     write_json_atomic(loaded.output_folder / "run.json", record)
     return record
+
+
+def run_log(built: Built, record: dict) -> list[str]:
+    """A plain-text log of the run, for the output folder (written at the end, so a failed run leaves none)."""
+    p = record["properties"]
+    lines = [f"{p['datetime']} run {p['suitability:run_id']} of {p['suitability:config_file']}",
+             f"config sha256 {p['suitability:config_sha256']}",
+             f"grid {built.grid.describe()}",
+             "versions " + ", ".join(f"{k} {v}" for k, v in p["suitability:versions"].items())]
+    lines += [f"weight {k} = {v:.6f}" for k, v in built.weights.items()]
+    lines += [f"time {k} = {v:.3f} s" for k, v in built.timings.items()]
+    lines += [f"wrote {a['href']}" for a in record["assets"].values()]
+    lines += [f"warning: {w}" for w in built.warnings]
+    return lines
 
 
 def write_project(built: Built, outs: list[RasterOutput], stats: list[dict]) -> Path:

@@ -15,6 +15,7 @@ import dask
 import dask.array as da
 import geopandas as gpd
 import numpy as np
+from dask.callbacks import Callback
 from dask.diagnostics import ProgressBar
 
 from rasters import io as rio
@@ -171,7 +172,30 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def progress(enabled: bool):
+class _EventProgress(Callback):
+    """Dask callback that reports finished/total tasks as JSON-line events, at most every ``dt`` seconds."""
+
+    def __init__(self, events, dt: float = 0.5):
+        super().__init__()
+        self.events, self.dt, self.last = events, dt, 0.0
+
+    def _start_state(self, dsk, state):
+        self.total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
+
+    def _posttask(self, key, result, dsk, state, worker_id):
+        now = time.perf_counter()
+        if now - self.last >= self.dt:
+            self.last = now
+            self.events.emit("progress", done=len(state["finished"]), total=self.total)
+
+    def _finish(self, dsk, state, errored):
+        self.events.emit("progress", done=len(state["finished"]), total=self.total)
+
+
+def progress(enabled: bool, events=None):
+    """A progress bar on stderr for the local scheduler, or JSON-line progress events, or nothing."""
+    if events is not None:
+        return _EventProgress(events)
     return ProgressBar(minimum=1.0, dt=0.25, out=sys.stderr) if enabled else nullcontext()
 
 

@@ -47,7 +47,8 @@ def seat_values(path: Path, names: list[str]) -> dict[str, float]:
 
 def test_demo_outputs_open_correctly(demo_run):
     names = sorted(p.name for p in demo_run.iterdir())
-    assert "suitability.tif" in names and "suitability_class.tif" in names and "run.json" in names
+    for name in ("suitability.tif", "suitability_class.tif", "run.json", "run.log", "project.qgs", "suitability.qml"):
+        assert name in names
     assert not [n for n in names if n.startswith(".") or n.endswith(".tmp")]
     with rasterio.open(demo_run / "suitability.tif") as ds:
         assert ds.crs.to_wkt() and "Albers" in ds.crs.to_wkt()
@@ -82,16 +83,79 @@ def test_demo_high_counties_score_below_xining(demo_run):
 
 
 def test_demo_run_json(demo_run):
+    import hashlib
+
     rec = json.loads((demo_run / "run.json").read_text(encoding="utf-8"))
-    assert len(rec["config_sha256"]) == 64
-    assert rec["versions"]["gdal"] and rec["versions"]["proj"]
-    assert rec["inputs"]["elevation_m"]["sha256"] == __import__("hashlib").sha256(
-        (DATA / "dem_5arcmin.tif").read_bytes()).hexdigest()
-    assert rec["inputs"]["counties"]["repaired_geometries"] >= 30
-    assert sum(rec["weights"]["weights"].values()) == pytest.approx(1.0)
-    assert rec["grid"]["width"] > 0 and "PROJCRS" in rec["grid"]["crs_wkt2"]
+    assert rec["type"] == "Feature" and rec["stac_version"] == "1.0.0"
+    p = rec["properties"]
+    assert len(p["suitability:config_sha256"]) == 64
+    assert p["suitability:versions"]["gdal"] and p["suitability:versions"]["proj"]
+    dem_sha = hashlib.sha256((DATA / "dem_5arcmin.tif").read_bytes()).hexdigest()
+    assert p["suitability:inputs"]["elevation_m"]["sha256"] == dem_sha
+    assert p["suitability:inputs"]["counties"]["repaired_geometries"] >= 30
+    assert sum(p["suitability:weights"]["weights"].values()) == pytest.approx(1.0)
+    assert p["proj:shape"] == [p["suitability:grid"]["height"], p["suitability:grid"]["width"]]
+    assert "PROJCRS" in p["proj:wkt2"]
+    # The footprint is Qinghai's bounding box in WGS 84 (31.6-39.2 N, 89.4-103.1 E, plus the 10 km buffer).
+    lon0, lat0, lon1, lat1 = rec["bbox"]
+    assert 88.5 < lon0 < 89.6 and 102.9 < lon1 < 104 and 31 < lat0 < 31.7 and 39.1 < lat1 < 39.8
+    band = rec["assets"]["suitability"]["raster:bands"][0]
     with rasterio.open(demo_run / "suitability.tif") as ds:
-        assert ds.tags()["SUITABILITY_CONFIG_SHA256"] == rec["config_sha256"]
+        assert ds.tags()["SUITABILITY_CONFIG_SHA256"] == p["suitability:config_sha256"]
+        assert band["statistics"]["maximum"] == pytest.approx(float(ds.tags(1)["STATISTICS_MAXIMUM"]))
+    assert (demo_run / "run.log").read_text(encoding="utf-8").count("wrote ./") >= 8
+
+
+def test_rerun_reproduces_bit_identical_rasters_and_diff(demo_run, tmp_path, capsys):
+    assert main(["rerun", str(demo_run / "run.json"), "--output-dir", str(tmp_path), "-q"]) == 0
+    for name in ("suitability.tif", "suitability_class.tif", "slope_deg.tif"):
+        with rasterio.open(demo_run / name) as a, rasterio.open(tmp_path / name) as b:
+            np.testing.assert_array_equal(a.read(1), b.read(1))
+    a = json.loads((demo_run / "run.json").read_text(encoding="utf-8"))
+    b = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    assert a["properties"]["suitability:config_sha256"] == b["properties"]["suitability:config_sha256"]
+    capsys.readouterr()
+    assert main(["diff", str(demo_run / "run.json"), str(tmp_path / "run.json")]) == 0
+    out = capsys.readouterr().out
+    assert "config outputs.folder" in out and "output suitability" not in out
+
+
+def test_diff_names_a_changed_weight(demo_run, tmp_path, capsys):
+    assert main(["run", str(DEMO), *COARSE, "--set", "criteria.slope.weight=0.5", "--output-dir", str(tmp_path),
+                 "-q"]) == 0
+    capsys.readouterr()
+    assert main(["diff", str(demo_run / "run.json"), str(tmp_path / "run.json")]) == 0
+    out = capsys.readouterr().out
+    assert "config criteria.slope.weight: 0.25 -> 0.5" in out
+    assert "output suitability: " in out
+
+
+def test_rerun_refuses_changed_input(tmp_path, capsys):
+    import shutil
+
+    work = tmp_path / "data"
+    shutil.copytree(DATA, work)
+    raw = demo_raw()
+    raw["inputs"]["elevation_m"]["raster"] = str(work / "dem_5arcmin.tif")
+    cfg = write_cfg(tmp_path, raw)
+    assert main(["run", str(cfg), *COARSE, "--output-dir", str(tmp_path / "a"), "-q"]) == 0
+    with rasterio.open(work / "dem_5arcmin.tif", "r+") as ds:
+        arr = ds.read(1)
+        arr[0, 0] += 1
+        ds.write(arr, 1)
+    capsys.readouterr()
+    code = main(["rerun", str(tmp_path / "a" / "run.json"), "--output-dir", str(tmp_path / "b"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 3 and "input 'elevation_m'" in err and "changed since the run" in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_json_events(tmp_path, capsys):
+    assert main(["run", str(DEMO), *COARSE, "--output-dir", str(tmp_path), "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert events[-1]["event"] == "done" and "./suitability.tif" in events[-1]["outputs"]
+    progress = [e for e in events if e["event"] == "progress"]
+    assert progress and progress[-1]["done"] == progress[-1]["total"]
 
 
 def test_chunk_size_does_not_change_bytes(demo_run, tmp_path):
