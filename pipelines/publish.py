@@ -80,11 +80,29 @@ def run_and_publish(built: Built, show_progress: bool = True, events: Any = None
         outputs=[{"file": o.path.name, "description": o.description, "units": o.units, "nodata": o.nodata,
                   "dtype": str(o.array.dtype), "statistics": s} for o, s in zip(outs, stats, strict=True)],
         timings=built.timings, warnings=built.warnings,
+        fitted={c: {"layer": cfg.criteria[c].layer, **_jsonable(t.as_record()), "fitted": c in built.fitted}
+                for c, t in built.transforms.items()},
     )
     write_project(built, outs, stats)
     write_text_atomic(loaded.output_folder / "run.log", "\n".join(run_log(built, record)) + "\n")
     write_json_atomic(loaded.output_folder / "run.json", record)
     return record
+
+
+def _jsonable(d: dict) -> dict:
+    """NaN is not JSON: write it as the string "nan" (as GDAL metadata does)."""
+    import math
+
+    def fix(v):
+        if isinstance(v, float) and math.isnan(v):
+            return "nan"
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [fix(x) for x in v]
+        return v
+
+    return fix(d)
 
 
 def run_log(built: Built, record: dict) -> list[str]:

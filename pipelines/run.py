@@ -24,6 +24,7 @@ from rasters.grid import Grid
 from suitability.classify import ClassScheme, classify
 from suitability.constraints import apply_exclusions
 from suitability.expressions import parse as parse_expression
+from suitability.fitting import layer_stats_many
 from suitability.overlay import weighted_sum
 from suitability.transforms import make_transform
 from suitability.weights import direct
@@ -52,6 +53,8 @@ class Built:
     scheme: ClassScheme
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    transforms: dict[str, Any] = field(default_factory=dict)  # criterion -> transform as applied (fitted)
+    fitted: list[str] = field(default_factory=list)  # criteria whose parameters were fitted from the data
 
 
 def make_grid(plan: Plan, vectors: dict[str, gpd.GeoDataFrame]) -> Grid:
@@ -118,10 +121,27 @@ def build(plan: Plan) -> Built:
         weights = direct({c: crit.weight for c, crit in cfg.criteria.items()}).weights
     except ConfigError as e:
         raise ConfigError(f"{loaded.path}: criteria: {e}") from None
+    transforms = {c: make_transform(crit.transform.type, crit.transform.params()) for c, crit in cfg.criteria.items()}
+    to_fit = {c: t for c, t in transforms.items() if t.needs_fit}
+    if to_fit:
+        # Parameters left out are fitted from the layers' statistics: one pass over all of them together.
+        t1 = time.perf_counter()
+        # Statistics of the study area only (inside grid.mask), not of the whole bounding box.
+        region = vmask(vectors[cfg.grid.mask], grid) if cfg.grid.mask is not None else None
+        stats = layer_stats_many({
+            cfg.criteria[c].layer: (layers[cfg.criteria[c].layer] if region is None
+                                    else da.where(region, layers[cfg.criteria[c].layer], np.float32(np.nan)))
+            for c in to_fit
+        })
+        for c, t in to_fit.items():
+            try:
+                transforms[c] = t.fit(stats[cfg.criteria[c].layer], cfg.criteria[c].layer)
+            except ConfigError as e:
+                raise ConfigError(f"{loaded.path}: criteria.{c}.transform: {e}") from None
+        timings_fit = time.perf_counter() - t1
     criteria: dict[str, da.Array] = {}
-    for cname, crit in cfg.criteria.items():
-        fn = make_transform(crit.transform.type, crit.transform.params())
-        criteria[cname] = fn(layers[crit.layer]).astype(np.float32)
+    for cname, fn in transforms.items():
+        criteria[cname] = fn(layers[cfg.criteria[cname].layer]).astype(np.float32)
     score = weighted_sum(list(criteria.values()), [weights[c] for c in criteria]).astype(np.float32)
 
     # Constraints and the study-area mask.
@@ -148,7 +168,11 @@ def build(plan: Plan) -> Built:
         raise ConfigError(f"{loaded.path}: classes: {e}") from None
     classes = classify(score, scheme.breaks) if cfg.outputs.classes else None
     built = Built(plan, grid, vectors, layers, units, criteria, weights, score, classes, scheme, warnings_)
+    built.transforms = transforms
+    built.fitted = sorted(to_fit)
     built.timings["plan_s"] = time.perf_counter() - t0
+    if to_fit:
+        built.timings["fit_transforms_s"] = timings_fit
     return built
 
 

@@ -23,7 +23,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-__all__ = ["fit_transform", "layer_stats", "valid_sample"]
+__all__ = ["fit_transform", "layer_stats", "layer_stats_many", "valid_sample"]
 
 
 def _block_moments(block: np.ndarray) -> tuple[int, float, float, float, float]:
@@ -67,6 +67,25 @@ def layer_stats(array: Any, layer: str | None = None) -> dict[str, Any]:
     if n == 0:
         return {"layer": layer, "count": 0, "min": math.nan, "max": math.nan, "mean": math.nan, "std": math.nan}
     return {"layer": layer, "count": n, "min": lo, "max": hi, "mean": mean, "std": math.sqrt(m2 / n)}
+
+
+def layer_stats_many(arrays: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``layer_stats`` of several layers in one ``dask.compute`` (shared inputs are read once)."""
+    lazy = {}
+    for name, array in arrays.items():
+        if isinstance(array, da.Array):
+            lazy[name] = [dask.delayed(_block_moments)(b) for b in array.to_delayed().ravel()]
+        else:
+            lazy[name] = [_block_moments(np.asarray(array))]
+    (done,) = dask.compute(lazy)
+    out = {}
+    for name, parts in done.items():
+        n, mean, m2, lo, hi = _merge_moments(list(parts))
+        out[name] = (
+            {"layer": name, "count": n, "min": lo, "max": hi, "mean": mean, "std": math.sqrt(m2 / n)}
+            if n else {"layer": name, "count": 0, "min": math.nan, "max": math.nan, "mean": math.nan, "std": math.nan}
+        )
+    return out
 
 
 def fit_transform(transform: Any, array: Any, layer: str | None = None) -> Any:

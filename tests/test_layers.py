@@ -61,3 +61,27 @@ def test_layer_parameter_errors(tmp_path, capsys, layer, pattern):
     err = capsys.readouterr().err
     assert code == 2 and re.search(pattern, err), err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_fitted_transform_parameters_come_from_the_study_area(tmp_path):
+    """A gaussian with no parameters is fitted to the mean and σ of elevation inside the province (grid.mask)."""
+    import json
+
+    raw = demo_raw()
+    raw["criteria"]["elevation"]["transform"] = {"type": "gaussian"}
+    # The province burned by the (separately tested) rasterizer, written out to select the cells by hand.
+    raw["layers"]["province"] = {"type": "rasterize", "vector": "counties"}
+    raw["outputs"]["layers"] = ["elevation_m", "province"]
+    code, out = _run(tmp_path, raw)
+    assert code == 0
+    rec = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    fitted = rec["properties"]["suitability:fitted_parameters"]["elevation"]
+    assert fitted["fitted"] is True and fitted["transform"] == "gaussian"
+    with rasterio.open(out / "elevation_m.tif") as ds:
+        z = ds.read(1)
+    with rasterio.open(out / "province.tif") as ds:
+        inside = ds.read(1) == 1
+    v = z[inside & np.isfinite(z)].astype(np.float64)
+    # gaussian spread is fitted as 1 / (2 sigma^2) (ArcGIS FuzzyGaussian convention).
+    assert fitted["mid"] == pytest.approx(v.mean(), rel=1e-6)
+    assert fitted["spread"] == pytest.approx(1 / (2 * v.var()), rel=1e-6)

@@ -1,0 +1,161 @@
+"""report.html: a self-contained report a planner can read without GIS (maps, weights, tables, provenance).
+
+Images are PNGs made with matplotlib (Agg) and embedded as base64, so the one file can be mailed. Maps are read
+from the written GeoTIFFs at a reduced size (decimated reads use the COG overviews), so memory does not grow
+with the grid. Chinese labels use Noto Sans CJK SC, shipped by the ``mplfonts`` package (SIL Open Font
+License), so they render on machines without CJK fonts installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+
+MAX_MAP_PX = 900
+
+
+@lru_cache(maxsize=1)
+def cjk_font_path() -> str:
+    """Path of a font with CJK glyphs (Noto Sans CJK SC from mplfonts)."""
+    import mplfonts
+
+    p = Path(mplfonts.__file__).parent / "fonts" / "NotoSansCJKsc-Regular.otf"
+    if not p.exists():  # pragma: no cover - a broken install
+        raise FileNotFoundError(f"{p}: CJK font missing from the mplfonts package")
+    return str(p)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    path = cjk_font_path()
+    font_manager.fontManager.addfont(path)
+    name = font_manager.FontProperties(fname=path).get_name()
+    plt.rcParams["font.family"] = [name, "DejaVu Sans"]
+    plt.rcParams["axes.unicode_minus"] = False
+    return plt
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def read_small(path: Path) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The raster at most MAX_MAP_PX on its long side (nearest from overviews), nodata as NaN/0 kept."""
+    with rasterio.open(path) as ds:
+        f = max(1, int(np.ceil(max(ds.width, ds.height) / MAX_MAP_PX)))
+        shape = (max(1, ds.height // f), max(1, ds.width // f))
+        a = ds.read(1, out_shape=shape, resampling=Resampling.nearest)
+        b = ds.bounds
+        return a, (b.left, b.right, b.bottom, b.top)
+
+
+def _outline(ax, zones, label_field: str | None) -> None:
+    if zones is None or len(zones) == 0:
+        return
+    zones.boundary.plot(ax=ax, color="#444444", linewidth=0.4)
+    if label_field and label_field in zones.columns:
+        for _, row in zones.iterrows():
+            p = row.geometry.representative_point()
+            ax.annotate(str(row[label_field]), (p.x, p.y), fontsize=5, ha="center", va="center", color="#222222")
+
+
+def map_continuous(path: Path, title: str, zones=None, label_field=None, cmap="RdYlGn", vmin=None, vmax=None,
+                   units: str = "") -> str:
+    plt = _pyplot()
+    a, extent = read_small(path)
+    fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    im = ax.imshow(np.ma.masked_invalid(a.astype(float)), extent=extent, cmap=cmap, vmin=vmin, vmax=vmax)
+    _outline(ax, zones, label_field)
+    fig.colorbar(im, ax=ax, shrink=0.75, label=units)
+    ax.set_title(title)
+    ax.set_axis_off()
+    return _png(fig)
+
+
+def map_classes(path: Path, title: str, scheme_record: dict, zones=None, label_field=None) -> str:
+    plt = _pyplot()
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    a, extent = read_small(path)
+    classes = scheme_record["classes"]
+    cmap = ListedColormap([c["color"] for c in classes])
+    fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    ax.imshow(np.ma.masked_equal(a, 0), extent=extent, cmap=cmap, vmin=0.5, vmax=len(classes) + 0.5,
+              interpolation="nearest")
+    _outline(ax, zones, label_field)
+    handles = [Patch(color=c["color"], label=f"{c['label']} ({c['label_en']})") for c in reversed(classes)]
+    ax.legend(handles=handles, loc="lower left", fontsize=7, frameon=True)
+    ax.set_title(title)
+    ax.set_axis_off()
+    return _png(fig)
+
+
+def bar_chart(values: dict[str, float], title: str) -> str:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 0.4 * len(values) + 1.2))
+    names = list(values)
+    ax.barh(names, [values[n] for n in names], color="#2c7fb8")
+    for i, n in enumerate(names):
+        ax.text(values[n], i, f" {values[n]:.3f}", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_title(title)
+    ax.set_xlim(0, max(values.values()) * 1.25 if values else 1)
+    return _png(fig)
+
+
+def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    if not rows:
+        return "<p><em>(none)</em></p>"
+    columns = columns or list(rows[0])
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in columns) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    return "" if v is None else str(v)
+
+
+CSS = """
+body{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;max-width:1000px;margin:2em auto;
+color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;
+text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+img{max-width:100%}.small{font-size:.8em;color:#555}code{font-size:.85em}
+"""
+
+
+def render(sections: list[tuple[str, str, str]], title: str) -> str:
+    """sections: (id, heading, html body)."""
+    toc = "".join(f'<li><a href="#{sid}">{html.escape(h)}</a></li>' for sid, h, _ in sections)
+    body = "".join(f'<section id="{sid}"><h2>{html.escape(h)}</h2>{content}</section>' for sid, h, content in sections)
+    return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><ol>{toc}</ol>{body}</body></html>\n")
+
+
+def img(b64: str, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
