@@ -119,7 +119,13 @@ class Combine(Strict):
 
 
 class Classes(Strict):
-    breaks: list[float] = Field([0.2, 0.4, 0.6, 0.8], description="upper edges of classes 1..n-1 (right-open)")
+    method: Literal["fixed", "equal_interval", "quantile", "natural_breaks", "geometric_interval"] = Field(
+        "fixed", description="fixed breaks, or breaks computed from the suitability values (a second pass)"
+    )
+    breaks: list[float] = Field([0.2, 0.4, 0.6, 0.8], description="fixed method: class edges (right-open)")
+    n: int = Field(5, ge=2, le=32, description="number of classes for computed methods")
+    sample_size: int | None = Field(None, ge=100, description="cells sampled for quantile/natural breaks")
+    seed: int = Field(0, description="seed of the cell sample")
     labels: list[str] | None = Field(None, description="one label per class, lowest class first (default 低..高)")
     labels_en: list[str] | None = Field(None, description="English labels, lowest class first")
     colors: list[str] | None = Field(None, description="hex colours, lowest class first (default red to green)")

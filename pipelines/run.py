@@ -21,7 +21,7 @@ from dask.diagnostics import ProgressBar
 from rasters import io as rio
 from rasters.errors import ConfigError, InputDataError
 from rasters.grid import Grid
-from suitability.classify import ClassScheme, classify
+from suitability.classify import ClassScheme, class_breaks, classify
 from suitability.constraints import apply_exclusions
 from suitability.expressions import parse as parse_expression
 from suitability.fitting import layer_stats_many
@@ -161,9 +161,18 @@ def build(plan: Plan) -> Built:
     if masks:
         score = apply_exclusions(score, masks)
 
+    cl = cfg.classes
     try:
-        scheme = ClassScheme.from_breaks(cfg.classes.breaks, cfg.classes.labels, cfg.classes.labels_en,
-                                         cfg.classes.colors)
+        breaks = cl.breaks
+        if cl.method != "fixed":
+            # Breaks from the data need the suitability values first: one extra pass over the graph.
+            opts = {} if cl.method == "equal_interval" else {"seed": cl.seed}
+            if cl.sample_size and cl.method != "equal_interval":
+                opts["sample_size"] = cl.sample_size
+            t1 = time.perf_counter()
+            breaks = class_breaks(cl.method, score, cl.n, **opts)
+            timings_classes = time.perf_counter() - t1
+        scheme = ClassScheme.from_breaks(breaks, cl.labels, cl.labels_en, cl.colors)
     except ConfigError as e:
         raise ConfigError(f"{loaded.path}: classes: {e}") from None
     classes = classify(score, scheme.breaks) if cfg.outputs.classes else None
@@ -173,6 +182,8 @@ def build(plan: Plan) -> Built:
     built.timings["plan_s"] = time.perf_counter() - t0
     if to_fit:
         built.timings["fit_transforms_s"] = timings_fit
+    if cl.method != "fixed":
+        built.timings["class_breaks_s"] = timings_classes
     return built
 
 

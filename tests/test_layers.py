@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import rasterio
@@ -85,3 +87,26 @@ def test_fitted_transform_parameters_come_from_the_study_area(tmp_path):
     # gaussian spread is fitted as 1 / (2 sigma^2) (ArcGIS FuzzyGaussian convention).
     assert fitted["mid"] == pytest.approx(v.mean(), rel=1e-6)
     assert fitted["spread"] == pytest.approx(1 / (2 * v.var()), rel=1e-6)
+
+
+def test_quantile_classes_from_the_data(tmp_path):
+    """classes.method quantile: breaks are the quintiles of the valid suitability cells (numpy.quantile)."""
+    raw = demo_raw()
+    raw["classes"] = {"method": "quantile", "n": 5}
+    code, out = _run(tmp_path, raw)
+    assert code == 0
+    with rasterio.open(out / "suitability.tif") as ds:
+        s = ds.read(1)
+    with rasterio.open(out / "suitability_class.tif") as ds:
+        c = ds.read(1)
+        breaks = json.loads(ds.tags()["CLASS_BREAKS"])
+    v = s[np.isfinite(s)]
+    np.testing.assert_allclose(breaks, np.quantile(v, [0.2, 0.4, 0.6, 0.8]), rtol=1e-5)
+    counts = np.bincount(c[c > 0], minlength=6)[1:]
+    assert counts.min() > 0.15 * v.size  # about a fifth of the cells in each class
+    assert labels_default_for_five(out)
+
+
+def labels_default_for_five(out) -> bool:
+    with rasterio.open(out / "suitability_class.tif") as ds:
+        return json.loads(ds.tags()["CLASS_LABELS"]) == ["低", "较低", "中等", "较高", "高"]
