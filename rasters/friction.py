@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import dask.array as da
 import numpy as np
@@ -122,7 +123,7 @@ def speed_from_slope_table(slope_deg, edges_deg: Sequence[float], speeds_kmh: Se
         )
     if not np.all(np.isfinite(speeds)) or np.any(speeds < 0):
         raise ConfigError(f"slope table speeds_kmh must be finite and >= 0 (0 = impassable), got {list(speeds_kmh)}")
-    return _apply(_table_block, slope_deg, edges, speeds)
+    return _apply(partial(_table_block, edges=edges, speeds=speeds), slope_deg)
 
 
 # --- speeds to friction -----------------------------------------------------------------------------------

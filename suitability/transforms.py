@@ -346,7 +346,8 @@ class Transform:
             mu = np.sqrt(mu)
         if self.scale is not None:
             lo, hi = self.scale
-            mu = lo + mu * (hi - lo)
+            # lo·(1 − μ) + hi·μ is exact at both ends (lo + μ·(hi − lo) loses hi when |hi| << |lo|).
+            mu = lo * (1.0 - mu) + hi * mu
         mu = self._outside(x32, mu)
         return np.asarray(mu, dtype=np.float32)
 

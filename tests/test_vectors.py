@@ -458,3 +458,28 @@ def test_read_then_rasterize_counties_area():
     big = g.area.to_numpy() > 5e9  # > 200 cells of 25 km²: the centre rule is within a few percent
     rel = counts[big] * grid.cell_area_m2() / g.area.to_numpy()[big] - 1
     assert np.abs(rel).max() < 0.05
+
+
+def test_cells_centred_on_a_shared_border_do_not_depend_on_chunking():
+    """Two polygons share a zigzag border whose vertices sit exactly on cell centres (1/8-degree multiples on a
+    1/12-degree grid, as in the Qinghai county data). Burning in world coordinates gave ~100 such cells to one
+    neighbour or the other depending on the chunk origin; in global pixel coordinates the answer is the same for
+    every chunking, and every cell is burned exactly once."""
+    import geopandas as gpd
+    from shapely.geometry import Polygon
+
+    from rasters.grid import Grid
+    from vectors.rasterize import rasterize
+
+    res = 1 / 12
+    grid = Grid.from_bounds((89.5, 31.5, 89.5 + 60 * res, 31.5 + 60 * res), res, "EPSG:4326", chunk_size=1024)
+    xs = 89.5 + (np.arange(0, 61, 3) + 0.5) * res
+    ys = [31.5 + (20 + (i % 2) * 3 + 0.5) * res for i in range(len(xs))]
+    border = list(zip(xs, ys, strict=True))
+    below = Polygon([(89.0, 31.0), *border, (95.0, 31.0)])
+    above = Polygon([(89.0, 37.0), *border, (95.0, 37.0)])
+    gdf = gpd.GeoDataFrame({"v": [1, 2]}, geometry=[below, above], crs="EPSG:4326")
+    base = rasterize(gdf, grid, value="v").compute()
+    assert (base > 0).all()
+    for chunk in (16, 17, 23, 32, 48):
+        np.testing.assert_array_equal(rasterize(gdf, grid.with_chunk_size(chunk), value="v").compute(), base)

@@ -28,6 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from affine import Affine
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from pyproj import CRS
@@ -122,19 +123,23 @@ def rasterize(
     keep[keep] = ~shapely.is_empty(geoms[keep])
     geoms, vals = geoms[keep], vals[keep]
 
+    # Work in the grid's global pixel coordinates (column, row), computed once for the whole layer. Each block
+    # then burns with a pure integer translation, which GDAL applies exactly, so a cell centre lying exactly on
+    # an edge or vertex falls on the same side whatever the chunking (with world coordinates each block's own
+    # origin changed the rounding, and shared county borders moved cells between chunkings).
+    geoms = _to_pixels(geoms, grid)
     tree = shapely.STRtree(geoms)
     # Invalid polygons (not from vectors.read) are passed whole: GDAL fills them even-odd, a cut might not.
     is_poly = shapely.get_dimensions(geoms) == 2
     is_poly[is_poly] = shapely.is_valid(geoms[is_poly])
     gbounds = shapely.bounds(geoms)
-    xres, yres = grid.res
     dsk_args = {}
     for (i, j), window in grid.windows():
-        wb = grid.window_bounds(window)
+        wb = (window.col_off, window.row_off, window.col_off + window.width, window.row_off + window.height)
         # Sorted: the burn order must be the row order whatever order the tree returns.
         idx = np.sort(tree.query(shapely.box(*wb)))
         sel = geoms[idx]
-        rect = (wb[0] - _MARGIN * xres, wb[1] - _MARGIN * yres, wb[2] + _MARGIN * xres, wb[3] + _MARGIN * yres)
+        rect = (wb[0] - _MARGIN, wb[1] - _MARGIN, wb[2] + _MARGIN, wb[3] + _MARGIN)
         b = gbounds[idx]
         cut = is_poly[idx] & ((b[:, 0] < rect[0]) | (b[:, 1] < rect[1]) | (b[:, 2] > rect[2]) | (b[:, 3] > rect[3]))
         if cut.any():
@@ -151,6 +156,16 @@ def rasterize(
     dsk = {(token, i, j): (_burn_block, grid, w, wkb, v, *params) for (i, j), (w, wkb, v) in dsk_args.items()}
     graph = HighLevelGraph.from_collections(token, dsk, dependencies=())
     return da.Array(graph, token, grid.chunks, dtype=dt)
+
+
+def _to_pixels(geoms: np.ndarray, grid: Grid) -> np.ndarray:
+    """Geometries in the grid's CRS -> the same geometries in (column, row) pixel units of the whole grid."""
+    t = grid.transform
+
+    def to_px(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(((xy[:, 0] - t.c) / t.a, (xy[:, 1] - t.f) / t.e))
+
+    return shapely.transform(geoms, to_px) if len(geoms) else geoms
 
 
 def _burn_block(
@@ -173,7 +188,7 @@ def _burn_block(
         return _gdal_rasterize(
             shapes,
             out_shape=shape,
-            transform=grid.window_transform(window),
+            transform=Affine.translation(window.col_off, window.row_off),
             fill=fill,
             all_touched=all_touched,
             merge_alg=_MERGE[merge_alg],
