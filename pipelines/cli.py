@@ -118,7 +118,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .run import build
 
     plan = build_plan(loaded)
-    built = build(plan)
+    built = build(plan, dry_run=args.command == "validate" or getattr(args, "dry_run", False))
     if args.command == "validate":
         print(f"{args.config}: ok ({len(plan.nodes)} inputs and layers, {len(plan.config.criteria)} criteria; "
               f"grid {built.grid.describe()})")

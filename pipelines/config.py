@@ -94,7 +94,7 @@ class TransformSpec(BaseModel):
 class Criterion(Strict):
     layer: str = Field(description="name of an input raster or a derived layer")
     transform: TransformSpec
-    weight: float = Field(description="relative weight; weights are normalised to sum to 1")
+    weight: float | None = Field(None, description="relative weight (weights.method direct); normalised to sum to 1")
 
 
 class Exclusion(Strict):
@@ -114,8 +114,39 @@ class Constraints(Strict):
     exclude: list[Exclusion] = Field(default_factory=list)
 
 
-class Combine(Strict):
-    method: Literal["weighted_sum"] = "weighted_sum"
+class Weights(Strict):
+    """How criterion weights are derived; every method is recorded with its details in run.json."""
+
+    method: Literal["direct", "ahp", "rank", "entropy", "critic", "learned"] = Field(
+        "direct", description="direct: each criterion's weight; ahp: pairwise matrix; rank: rank-order weights; "
+        "entropy/critic: from the data (熵权法, CRITIC); learned: from presence locations with scikit-learn"
+    )
+    pairwise: list[list[float | str]] | list[float | str] | None = Field(
+        None, description="ahp: full matrix (rows/columns in criteria order) or the upper triangle row by row; "
+        "Saaty's 1-9 scale, '1/3' allowed"
+    )
+    derivation: Literal["eigenvector", "geometric_mean", "column_mean"] = "eigenvector"
+    ri_table: Literal["saaty", "alonso_lamata"] = Field("saaty", description="random index table for CR")
+    max_cr: float = Field(0.10, gt=0, description="largest acceptable consistency ratio (Saaty: 0.10)")
+    accept_inconsistent: bool = False
+    ranks: dict[str, int] | None = Field(None, description="rank: criterion -> rank (1 = most important)")
+    rank_method: Literal["rank_order_centroid", "rank_sum", "rank_reciprocal"] = "rank_order_centroid"
+    n_samples: int = Field(10_000, ge=100, description="entropy/critic/learned: cells sampled (seeded)")
+    seed: int = 0
+    cost: list[str] = Field(default_factory=list, description="entropy/critic: criteria where less is better")
+    presence: str | None = Field(None, description="learned: vector input of existing towns/built-up land")
+    model: Literal["logistic", "random_forest"] = "logistic"
+    folds: int = Field(5, ge=2)
+
+
+class Combine(BaseModel):
+    """``{method: owa, orness: 0.7}``: the overlay method and its parameters (checked by suitability.overlay)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    method: str = "weighted_sum"
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
 
 
 class Classes(Strict):
@@ -145,6 +176,7 @@ class Config(Strict):
     inputs: dict[str, Input]
     layers: dict[str, Layer] = Field(default_factory=dict)
     criteria: dict[str, Criterion]
+    weights: Weights = Field(default_factory=Weights)
     constraints: Constraints = Field(default_factory=Constraints)
     combine: Combine = Field(default_factory=Combine)
     classes: Classes = Field(default_factory=Classes)

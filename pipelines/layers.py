@@ -16,8 +16,10 @@ import geopandas as gpd
 import numpy as np
 from pydantic import Field
 
+from rasters.cost import travel_time
 from rasters.distance import euclidean_distance
 from rasters.errors import ConfigError
+from rasters.friction import combine_speeds, speed_from_slope_table, tobler_speed_kmh
 from rasters.grid import Grid
 from rasters.terrain import aspect, relief, slope
 from vectors.rasterize import mask as vector_mask
@@ -43,6 +45,7 @@ class Context:
     vectors: dict[str, gpd.GeoDataFrame]
     warnings: list[str]
     key: str
+    dry_run: bool = False  # validate / --dry-run: build the graph but compute nothing eagerly
 
 
 class SlopeLayer(Strict):
@@ -170,6 +173,98 @@ class DistanceLayer(Strict):
         return 3 * 4 * (c + 2 * halo) ** 2
 
 
+class FrictionLayer(Strict):
+    """Friction in minutes per metre: road speeds where there are roads, an off-road speed elsewhere (Tobler's
+    hiking function, a speed-by-slope table or a constant), and barriers (lakes, closed areas) impassable."""
+
+    type: Literal["friction"]
+    slope: str | None = Field(None, description="slope layer in degrees (for offroad tobler or table)")
+    offroad: Literal["tobler", "table", "constant"] = "tobler"
+    offroad_factor: float = Field(1.0, gt=0, description="multiplies Tobler's walking speed (e.g. riding, driving)")
+    offroad_speed_kmh: float | None = Field(None, gt=0, description="offroad constant: the speed")
+    slope_edges_deg: list[float] | None = Field(None, description="offroad table: slope class limits")
+    slope_speeds_kmh: list[float] | None = Field(None, description="offroad table: one speed per class (n+1)")
+    roads: str | None = Field(None, description="vector input of road lines")
+    road_speed_kmh: float | str = Field(60.0, description="a constant or the roads' speed attribute (km/h)")
+    barriers: list[str] = Field(default_factory=list, description="vector inputs that cannot be crossed")
+
+    def refs(self) -> list[Ref]:
+        out = []
+        if self.slope is not None:
+            out.append(Ref(self.slope, "slope", "raster"))
+        if self.roads is not None:
+            out.append(Ref(self.roads, "roads", "vector"))
+        out += [Ref(b, f"barriers[{i}]", "vector") for i, b in enumerate(self.barriers)]
+        return out
+
+    def build(self, ctx: Context) -> tuple[da.Array, str]:
+        g = ctx.grid
+        if self.offroad in ("tobler", "table") and self.slope is None:
+            raise ConfigError(f"offroad {self.offroad} needs 'slope' (a slope layer in degrees)")
+        if self.offroad == "tobler":
+            off = tobler_speed_kmh(ctx.layers[self.slope]) * np.float32(self.offroad_factor)
+        elif self.offroad == "table":
+            if not self.slope_edges_deg or not self.slope_speeds_kmh:
+                raise ConfigError("offroad table needs 'slope_edges_deg' and 'slope_speeds_kmh'")
+            off = speed_from_slope_table(ctx.layers[self.slope], self.slope_edges_deg, self.slope_speeds_kmh)
+        else:
+            if self.offroad_speed_kmh is None:
+                raise ConfigError("offroad constant needs 'offroad_speed_kmh'")
+            off = da.full(g.shape, np.float32(self.offroad_speed_kmh), chunks=g.chunks)
+        if self.roads is not None:
+            road = rasterize(ctx.vectors[self.roads], g, value=self.road_speed_kmh, all_touched=True,
+                             dtype="float32", merge_alg="replace")
+        else:
+            road = da.full(g.shape, np.float32(np.nan), chunks=g.chunks)
+        barrier = None
+        if self.barriers:
+            gdf = gpd.GeoDataFrame(geometry=[x for b in self.barriers for x in ctx.vectors[b].geometry], crs=g.crs)
+            barrier = vector_mask(gdf, g, all_touched=False)
+        return combine_speeds(road, off, barrier), "min/m"
+
+    def memory_bytes(self, grid: Grid) -> int:
+        return 0
+
+
+class TravelTimeLayer(Strict):
+    """Least travel time in minutes to the nearest destination (Dijkstra on the friction surface, 8 or 16
+    neighbours, equal to scikit-image's MCP_Geometric for 8); solved tile by tile in bounded memory."""
+
+    type: Literal["travel_time"]
+    friction: str = Field(description="friction layer in minutes per metre")
+    to: str | list[str] = Field(description="vector input(s) of destinations (points; polygons use a point inside)")
+    max_minutes: float | None = Field(None, gt=0, description="stop searching beyond this; farther cells nodata")
+    neighbours: Literal[8, 16] = 8
+
+    def refs(self) -> list[Ref]:
+        refs = [Ref(self.friction, "friction", "raster")]
+        targets = [self.to] if isinstance(self.to, str) else self.to
+        refs += [Ref(t, "to" if isinstance(self.to, str) else f"to[{i}]", "vector") for i, t in enumerate(targets)]
+        return refs
+
+    def build(self, ctx: Context) -> tuple[da.Array, str]:
+        g = ctx.grid
+        targets = [self.to] if isinstance(self.to, str) else self.to
+        pts = [p for t in targets for p in ctx.vectors[t].geometry.representative_point()]
+        xs = np.array([p.x for p in pts])
+        ys = np.array([p.y for p in pts])
+        rows, cols = g.index_of_xy(xs, ys) if len(pts) else (np.array([], int), np.array([], int))
+        inside = (rows >= 0) & (rows < g.height) & (cols >= 0) & (cols < g.width)
+        if not inside.any():
+            raise ConfigError(f"no destination of {', '.join(targets)} lies inside the grid")
+        if (~inside).any():
+            ctx.warnings.append(f"{ctx.key}: {int((~inside).sum())} destinations outside the grid were ignored")
+        if ctx.dry_run:  # solving runs the tiles; a dry run or validate must not read pixels
+            return da.full(g.shape, np.float32(np.nan), chunks=g.chunks), "min"
+        dests = np.column_stack([rows[inside], cols[inside]])
+        res = travel_time(ctx.layers[self.friction], dests, grid=g, neighbours=self.neighbours,
+                          max_minutes=self.max_minutes)
+        return res.minutes, "min"
+
+    def memory_bytes(self, grid: Grid) -> int:
+        return 6 * 8 * (grid.chunk_size + 4) ** 2
+
+
 class RasterizeLayer(Strict):
     """A vector input burned onto the grid with a constant or an attribute (float32, NaN where no feature)."""
 
@@ -190,8 +285,11 @@ class RasterizeLayer(Strict):
         return 0
 
 
-LAYER_TYPES = (SlopeLayer, AspectLayer, ReliefLayer, BandsLayer, DistanceLayer, RasterizeLayer)
+LAYER_TYPES = (SlopeLayer, AspectLayer, ReliefLayer, BandsLayer, DistanceLayer, FrictionLayer, TravelTimeLayer,
+               RasterizeLayer)
 LAYER_TAGS = tuple(t.model_fields["type"].annotation.__args__[0] for t in LAYER_TYPES)
 Layer = Annotated[
-    SlopeLayer | AspectLayer | ReliefLayer | BandsLayer | DistanceLayer | RasterizeLayer, Field(discriminator="type")
+    SlopeLayer | AspectLayer | ReliefLayer | BandsLayer | DistanceLayer | FrictionLayer | TravelTimeLayer
+    | RasterizeLayer,
+    Field(discriminator="type"),
 ]

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rasters.errors import ConfigError, InputDataError, did_you_mean
+from suitability.ahp import ahp
 from suitability.expressions import parse as parse_expression
+from suitability.overlay import make_overlay
 from suitability.transforms import make_transform
 
 from .config import LoadedConfig, RasterInput, VectorInput
@@ -97,6 +99,11 @@ def build_plan(loaded: LoadedConfig, check_files: bool = True) -> Plan:
             make_transform(crit.transform.type, crit.transform.params())
         except ConfigError as e:
             raise _err(loaded, f"{key}.transform", str(e)) from None
+    _check_weights(loaded, ref)
+    try:
+        make_overlay(cfg.combine.method, cfg.combine.params())
+    except ConfigError as e:
+        raise _err(loaded, "combine", str(e)) from None
     for i, ex in enumerate(cfg.constraints.exclude):
         key = f"constraints.exclude[{i}]"
         if ex.vector is not None:
@@ -140,6 +147,46 @@ def build_plan(loaded: LoadedConfig, check_files: bool = True) -> Plan:
     seen: set[str] = set()
     needed = [n for n in needed if not (n in seen or seen.add(n))]
     return Plan(loaded, nodes, order, needed, uses)
+
+
+def _check_weights(loaded: LoadedConfig, ref) -> None:
+    cfg = loaded.config
+    w, names = cfg.weights, list(cfg.criteria)
+    given = [c for c, crit in cfg.criteria.items() if crit.weight is not None]
+    if w.method == "direct":
+        missing = [c for c in names if c not in given]
+        if missing:
+            raise _err(loaded, f"criteria.{missing[0]}.weight",
+                       "required with weights.method direct (or choose ahp, rank, entropy, critic or learned)")
+        return
+    if given:
+        raise _err(loaded, f"criteria.{given[0]}.weight",
+                   f"weights come from weights.method {w.method}; remove the per-criterion weight")
+    if w.method == "ahp":
+        if w.pairwise is None:
+            raise _err(loaded, "weights.pairwise", "required for ahp: a full matrix or the upper triangle")
+        try:
+            ahp(w.pairwise, names, method=w.derivation, ri_table=w.ri_table, max_cr=w.max_cr,
+                accept_inconsistent=w.accept_inconsistent)
+        except ConfigError as e:
+            raise _err(loaded, "weights.pairwise", str(e)) from None
+    elif w.method == "rank":
+        if not w.ranks:
+            raise _err(loaded, "weights.ranks", "required for rank: criterion -> rank (1 = most important)")
+        for c in w.ranks:
+            if c not in cfg.criteria:
+                raise _err(loaded, f"weights.ranks.{c}", f"not a criterion{did_you_mean(c, names)}")
+        for c in names:
+            if c not in w.ranks:
+                raise _err(loaded, "weights.ranks", f"criterion '{c}' has no rank")
+    elif w.method in ("entropy", "critic"):
+        for i, c in enumerate(w.cost):
+            if c not in cfg.criteria:
+                raise _err(loaded, f"weights.cost[{i}]", f"'{c}' is not a criterion{did_you_mean(c, names)}")
+    elif w.method == "learned":
+        if w.presence is None:
+            raise _err(loaded, "weights.presence", "required for learned: a vector input of existing settlements")
+        ref(w.presence, "weights.presence", "vector", "weights")
 
 
 def vector_inputs(plan: Plan) -> dict[str, VectorInput]:

@@ -75,7 +75,7 @@ def run_and_publish(built: Built, show_progress: bool = True, events: Any = None
     record = make_record(
         run_id=run_id, name=cfg.name, grid=built.grid, config_file=loaded.path.resolve(),
         config_sha256=loaded.sha256(), config=loaded.resolved_dict(), inputs=_input_records(built),
-        weights={"method": "direct", "weights": dict(built.weights)},
+        weights=_jsonable(built.weight_set.as_record()),
         classes=built.scheme.as_record(),
         outputs=[{"file": o.path.name, "description": o.description, "units": o.units, "nodata": o.nodata,
                   "dtype": str(o.array.dtype), "statistics": s} for o, s in zip(outs, stats, strict=True)],

@@ -21,13 +21,16 @@ from dask.diagnostics import ProgressBar
 from rasters import io as rio
 from rasters.errors import ConfigError, InputDataError
 from rasters.grid import Grid
+from suitability.ahp import ahp
 from suitability.classify import ClassScheme, class_breaks, classify
 from suitability.constraints import apply_exclusions
 from suitability.expressions import parse as parse_expression
 from suitability.fitting import layer_stats_many
-from suitability.overlay import weighted_sum
+from suitability.learned_weights import learned
+from suitability.objective_weights import critic, entropy
+from suitability.overlay import make_overlay
 from suitability.transforms import make_transform
-from suitability.weights import direct
+from suitability.weights import direct, rank_weights
 from vectors import io as vio
 from vectors.rasterize import mask as vmask
 
@@ -55,6 +58,7 @@ class Built:
     timings: dict[str, float] = field(default_factory=dict)
     transforms: dict[str, Any] = field(default_factory=dict)  # criterion -> transform as applied (fitted)
     fitted: list[str] = field(default_factory=list)  # criteria whose parameters were fitted from the data
+    weight_set: Any = None  # suitability.weights.WeightSet with the method's details
 
 
 def make_grid(plan: Plan, vectors: dict[str, gpd.GeoDataFrame]) -> Grid:
@@ -81,7 +85,7 @@ def _read_vector(plan: Plan, name: str, crs: str, clip_bounds=None) -> gpd.GeoDa
     return gdf
 
 
-def build(plan: Plan) -> Built:
+def build(plan: Plan, dry_run: bool = False) -> Built:
     """Build the lazy graph of a run (reads vectors and raster headers only)."""
     cfg, loaded = plan.config, plan.loaded
     t0 = time.perf_counter()
@@ -92,6 +96,7 @@ def build(plan: Plan) -> Built:
     warnings_: list[str] = []
     layers: dict[str, da.Array] = {}
     units: dict[str, str] = {}
+    timings_layers: dict[str, float] = {}
 
     for name in plan.order:
         node = plan.nodes[name]
@@ -110,17 +115,15 @@ def build(plan: Plan) -> Built:
                 raise InputDataError(f"{loaded.path}: inputs.{name}: {e}") from None
             units[name] = inp.units
             continue
-        ctx = Context(grid, layers, vectors, warnings_, node.key)
+        ctx = Context(grid, layers, vectors, warnings_, node.key, dry_run=dry_run)
         try:
+            t_layer = time.perf_counter()
             layers[name], units[name] = cfg.layers[name].build(ctx)
+            if time.perf_counter() - t_layer > 0.5:
+                timings_layers[f"layer_{name}_s"] = time.perf_counter() - t_layer
         except ConfigError as e:
             raise ConfigError(f"{loaded.path}: {node.key}: {e}") from None
 
-    # Criteria and weights.
-    try:
-        weights = direct({c: crit.weight for c, crit in cfg.criteria.items()}).weights
-    except ConfigError as e:
-        raise ConfigError(f"{loaded.path}: criteria: {e}") from None
     transforms = {c: make_transform(crit.transform.type, crit.transform.params()) for c, crit in cfg.criteria.items()}
     to_fit = {c: t for c, t in transforms.items() if t.needs_fit}
     if to_fit:
@@ -142,7 +145,17 @@ def build(plan: Plan) -> Built:
     criteria: dict[str, da.Array] = {}
     for cname, fn in transforms.items():
         criteria[cname] = fn(layers[cfg.criteria[cname].layer]).astype(np.float32)
-    score = weighted_sum(list(criteria.values()), [weights[c] for c in criteria]).astype(np.float32)
+    t1 = time.perf_counter()
+    try:
+        weight_set = derive_weights(cfg, criteria, vectors, grid)
+    except ConfigError as e:
+        raise ConfigError(f"{loaded.path}: {'criteria' if cfg.weights.method == 'direct' else 'weights'}: {e}") \
+            from None
+    weights = dict(weight_set)
+    if cfg.weights.method not in ("direct", "ahp", "rank"):
+        timings_weights = time.perf_counter() - t1
+    overlay = make_overlay(cfg.combine.method, cfg.combine.params())
+    score = overlay(list(criteria.values()), [weights[c] for c in criteria]).astype(np.float32)
 
     # Constraints and the study-area mask.
     masks = []
@@ -178,13 +191,36 @@ def build(plan: Plan) -> Built:
     classes = classify(score, scheme.breaks) if cfg.outputs.classes else None
     built = Built(plan, grid, vectors, layers, units, criteria, weights, score, classes, scheme, warnings_)
     built.transforms = transforms
+    built.weight_set = weight_set
+    if cfg.weights.method not in ("direct", "ahp", "rank"):
+        built.timings["derive_weights_s"] = timings_weights
     built.fitted = sorted(to_fit)
     built.timings["plan_s"] = time.perf_counter() - t0
+    built.timings.update(timings_layers)
     if to_fit:
         built.timings["fit_transforms_s"] = timings_fit
     if cl.method != "fixed":
         built.timings["class_breaks_s"] = timings_classes
     return built
+
+
+def derive_weights(cfg, criteria: dict[str, da.Array], vectors: dict, grid: Grid):
+    """The WeightSet of the config's weights.method (data-driven methods read a seeded sample of cells)."""
+    w, names = cfg.weights, list(cfg.criteria)
+    if w.method == "direct":
+        return direct({c: cfg.criteria[c].weight for c in names})
+    if w.method == "ahp":
+        return ahp(w.pairwise, names, method=w.derivation, ri_table=w.ri_table, max_cr=w.max_cr,
+                   accept_inconsistent=w.accept_inconsistent)
+    if w.method == "rank":
+        return rank_weights(w.ranks, method=w.rank_method)
+    if w.method == "entropy":
+        return entropy(criteria, n_samples=w.n_samples, seed=w.seed, cost=w.cost)
+    if w.method == "critic":
+        return critic(criteria, n_samples=w.n_samples, seed=w.seed, cost=w.cost)
+    presence = vmask(vectors[w.presence], grid, all_touched=True)
+    return learned(criteria, presence, method=w.model, n_background=w.n_samples, n_presence=w.n_samples,
+                   seed=w.seed, folds=w.folds)
 
 
 def memory_estimate_bytes(built: Built, workers: int | None = None) -> int:

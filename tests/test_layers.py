@@ -10,6 +10,7 @@ import rasterio
 from scipy import ndimage
 
 from pipelines.cli import main
+from tests.conftest import ALBERS
 from tests.test_config import demo_raw, write_cfg
 
 
@@ -110,3 +111,41 @@ def test_quantile_classes_from_the_data(tmp_path):
 def labels_default_for_five(out) -> bool:
     with rasterio.open(out / "suitability_class.tif") as ds:
         return json.loads(ds.tags()["CLASS_LABELS"]) == ["低", "较低", "中等", "较高", "高"]
+
+
+def test_travel_time_layer_matches_mcp_geometric(tmp_path):
+    """Travel time to county seats on a Tobler friction surface with lakes as barriers equals scikit-image's
+    MCP_Geometric on the same friction (8 neighbours, the same cost convention)."""
+    from skimage.graph import MCP_Geometric
+
+    from tests.conftest import DATA
+
+    raw = demo_raw()
+    raw["inputs"]["seats"] = {"vector": str(DATA / "county_seats.gpkg"), "layer": "county_seats"}
+    raw["layers"]["friction_min_per_m"] = {"type": "friction", "slope": "slope_deg", "offroad": "tobler",
+                                           "offroad_factor": 4.0, "barriers": ["lakes"]}
+    raw["layers"]["travel_min"] = {"type": "travel_time", "friction": "friction_min_per_m", "to": "seats"}
+    raw["outputs"]["layers"] = ["friction_min_per_m", "travel_min"]
+    code, out = _run(tmp_path, raw)
+    assert code == 0
+    with rasterio.open(out / "friction_min_per_m.tif") as ds:
+        fr = ds.read(1).astype(np.float64)
+        transform = ds.transform
+    with rasterio.open(out / "travel_min.tif") as ds:
+        tt = ds.read(1)
+        assert ds.units == ("min",)
+    import geopandas as gpd
+
+    seats = gpd.read_file(DATA / "county_seats.gpkg").to_crs(ALBERS)
+    inv = ~transform
+    starts = set()
+    for p in seats.geometry:
+        c, r = inv @ (p.x, p.y)
+        if 0 <= int(r) < fr.shape[0] and 0 <= int(c) < fr.shape[1]:
+            starts.add((int(r), int(c)))
+    cost = np.where(np.isfinite(fr), fr, np.inf) * 10_000.0  # min per metre x metres per cell
+    ref, _ = MCP_Geometric(cost, fully_connected=True).find_costs(sorted(starts))
+    ok = np.isfinite(ref) & np.isfinite(tt)
+    assert ok.sum() > 0.5 * tt.size
+    np.testing.assert_allclose(tt[ok], ref[ok], rtol=1e-5)
+    assert np.array_equal(np.isfinite(tt), np.isfinite(ref))
