@@ -64,6 +64,8 @@ class RasterInput(Strict):
 class VectorInput(Strict):
     vector: Path = Field(description="path to any OGR vector (GeoPackage, Shapefile, GeoJSON)")
     layer: str | None = Field(None, description="layer name inside the file (required when it has several)")
+    where: str | None = Field(None, description="OGR SQL attribute filter, e.g. \"name_zh IN ('玛多县')\"")
+    label: str | None = Field(None, description="what the layer is, shown in outputs (say SYNTHETIC/approximate)")
 
 
 def _input_kind(v: Any) -> str | None:
@@ -170,6 +172,58 @@ class Outputs(Strict):
     criteria: bool = Field(False, description="also write each transformed criterion (0-1)")
 
 
+class PerCapita(Strict):
+    value: float = Field(gt=0, description="per-capita water use")
+    unit: Literal["m3/person/yr", "L/person/day"] = Field(description="comprehensive m³/yr or a domestic quota L/day")
+    source: str = Field(description="where the figure comes from (e.g. GB/T 50331-2002 zone 6: 75-125 L)")
+
+
+class SyntheticAllocation(Strict):
+    """Demo only: share a provincial water cap among the zones by a documented SYNTHETIC rule."""
+
+    population_csv: Path = Field(description="census CSV with name_zh and population_2020")
+    total_m3: float = Field(2.96e9, gt=0, description="provincial cap m³/yr (国函〔2023〕159号: 29.6 亿 m³, 2025)")
+    rule: Literal["population_area", "population", "area"] = "population_area"
+    per_capita_m3: float = Field(413.0, gt=0, description="current use per person m³/yr (Qinghai 2021)")
+
+
+class Water(Strict):
+    """四水四定: water-management zones as budgets (carrying population, headroom, 以水定地 land)."""
+
+    zones: str = Field(description="vector input of water-management zones (counties, prefectures or basins)")
+    name: str = Field("name_zh", description="attribute with the zone name")
+    allocation_m3: str = Field("synthetic_allocation_m3", description="attribute: water allocation m³/yr")
+    population: str = Field("population", description="attribute: current population")
+    current_use_m3: str | None = Field(None, description="attribute: current use m³/yr")
+    agriculture_share: float | str = Field(0.0, description="share reserved for agriculture (number or attribute)")
+    industry_share: float | str = Field(0.0, description="share reserved for industry")
+    ecology_share: float | str = Field(0.0, description="share reserved for ecology")
+    per_capita: PerCapita
+    method: Literal["budget", "remaining"] = "budget"
+    land_m2_per_person: float = Field(100.0, gt=0, description="以水定地: construction land per person (m²)")
+    synthetic_allocation: SyntheticAllocation | None = None
+    on_overlap: Literal["error", "first"] = Field("first", description="a cell in two zones: refuse, or first wins")
+    on_gap: Literal["warn", "error"] = Field("warn", description="study-area cells in no zone")
+
+
+class Carrying(Strict):
+    """Carrying scale by the 短板 rule: the minimum of the water-, land- and other limited populations."""
+
+    top_classes: list[int] = Field([4, 5], description="suitability classes counted as land for towns")
+    density_per_km2: float = Field(10_000.0, gt=0, description="people per km² of town land")
+    limits: dict[str, dict[str, float]] = Field(default_factory=dict,
+                                                description="further limits: name -> {zone: population}")
+
+
+class Conflicts(Strict):
+    """现状问题识别: existing settlements in red lines, on unsuitable land, or in over-loaded water zones."""
+
+    settlements: str = Field(description="vector input of existing settlements (points or polygons)")
+    name: str | None = Field(None, description="attribute with the settlement name")
+    red_lines: list[str] = Field(default_factory=list, description="vector inputs of ecological red lines")
+    unsuitable_classes: list[int] = Field([1], description="suitability classes counted as unsuitable")
+
+
 class Config(Strict):
     name: str = Field("suitability", description="run name, used in output metadata")
     grid: GridSpec
@@ -181,6 +235,9 @@ class Config(Strict):
     combine: Combine = Field(default_factory=Combine)
     classes: Classes = Field(default_factory=Classes)
     outputs: Outputs = Field(default_factory=Outputs)
+    water: Water | None = None
+    carrying: Carrying | None = None
+    conflicts: Conflicts | None = None
 
     @field_validator("inputs", "criteria")
     @classmethod
@@ -216,6 +273,10 @@ class LoadedConfig:
             key = "raster" if isinstance(inp, RasterInput) else "vector"
             d["inputs"][name][key] = str(self.resolve(getattr(inp, key)))
         d["outputs"]["folder"] = str(self.output_folder)
+        w = self.config.water
+        if w is not None and w.synthetic_allocation is not None:
+            csv = self.resolve(w.synthetic_allocation.population_csv)
+            d["water"]["synthetic_allocation"]["population_csv"] = str(csv)
         return d
 
     def sha256(self) -> str:

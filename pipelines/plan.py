@@ -19,6 +19,9 @@ from suitability.transforms import make_transform
 
 from .config import LoadedConfig, RasterInput, VectorInput
 
+# Layers the water block adds, usable by criteria, constraints and outputs.layers.
+WATER_LAYERS = ("water_criterion", "water_headroom_per_km2")
+
 
 @dataclass(frozen=True)
 class Node:
@@ -62,6 +65,12 @@ def build_plan(loaded: LoadedConfig, check_files: bool = True) -> Plan:
             raise _err(loaded, key, f"'{name}' is already an input name; every name must be unique")
         nodes[name] = Node(name, layer.type, tuple(r.name for r in layer.refs()), key)
 
+    if cfg.water is not None:
+        for name in WATER_LAYERS:
+            if name in nodes:
+                raise _err(loaded, nodes[name].key, f"'{name}' is reserved for the water block's layer")
+            nodes[name] = Node(name, "water", (cfg.water.zones,), "water")
+
     raster_names = sorted(n for n, nd in nodes.items() if not nd.is_vector)
     vector_names = sorted(n for n, nd in nodes.items() if nd.is_vector)
     uses: dict[str, list[str]] = {n: [] for n in nodes}
@@ -99,6 +108,22 @@ def build_plan(loaded: LoadedConfig, check_files: bool = True) -> Plan:
             make_transform(crit.transform.type, crit.transform.params())
         except ConfigError as e:
             raise _err(loaded, f"{key}.transform", str(e)) from None
+    if cfg.water is not None:
+        ref(cfg.water.zones, "water.zones", "vector", "water")
+        for name in WATER_LAYERS:
+            uses[name].append("water")  # optional outputs: never "unused"
+        sa = cfg.water.synthetic_allocation
+        if sa is not None and check_files and not loaded.resolve(sa.population_csv).exists():
+            raise InputDataError(f"{loaded.path}: water.synthetic_allocation.population_csv: "
+                                 f"{loaded.resolve(sa.population_csv)}: file not found")
+    if cfg.carrying is not None and cfg.water is None:
+        raise _err(loaded, "carrying", "needs a 'water' block (the water-limited population is one of the limits)")
+    if cfg.carrying is not None and not cfg.outputs.classes:
+        raise _err(loaded, "carrying", "needs outputs.classes (land in the top classes is one of the limits)")
+    if cfg.conflicts is not None:
+        ref(cfg.conflicts.settlements, "conflicts.settlements", "vector", "conflicts")
+        for i, r in enumerate(cfg.conflicts.red_lines):
+            ref(r, f"conflicts.red_lines[{i}]", "vector", "conflicts")
     _check_weights(loaded, ref)
     try:
         make_overlay(cfg.combine.method, cfg.combine.params())

@@ -10,17 +10,22 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
+import geopandas as gpd
 import numpy as np
 import pyproj
 
 from rasters.errors import ConfigError
 from rasters.io import RasterOutput, write_many
+from rasters.io import read as read_raster
 
 from .config import RasterInput
+from .gpkg_styles import geometry_kind, graduated_qml, single_qml
 from .provenance import make_record
 from .qgis_project import GROUP_ORDER, ProjectLayer, project_xml
 from .run import Built, progress, sha256_file
 from .styles import NEUTRAL_RAMP, SUITABILITY_RAMP, classes_qml, continuous_qml, write_text_atomic
+from .water_step import carrying_table, class_areas_lazy, conflicts_table, write_table
 
 TOOL = "suitability"
 
@@ -65,8 +70,11 @@ def run_and_publish(built: Built, show_progress: bool = True, events: Any = None
         o.tags["SUITABILITY_RUN_ID"] = run_id
         o.tags["SUITABILITY_CONFIG_SHA256"] = loaded.sha256()
     t0 = time.perf_counter()
+    extra = []
+    if cfg.carrying is not None and built.water is not None and built.classes is not None:
+        extra.append(class_areas_lazy(built.water, built.classes, built.grid, built.scheme.n_classes))
     with progress(show_progress, events):
-        stats, _ = write_many(outs, built.grid)
+        stats, extra_done = write_many(outs, built.grid, extra=extra)
     built.timings["compute_and_write_s"] = time.perf_counter() - t0
     for o, s in zip(outs, stats, strict=True):
         if s.get("STATISTICS_VALID_PERCENT") == "0":
@@ -83,7 +91,8 @@ def run_and_publish(built: Built, show_progress: bool = True, events: Any = None
         fitted={c: {"layer": cfg.criteria[c].layer, **_jsonable(t.as_record()), "fitted": c in built.fitted}
                 for c, t in built.transforms.items()},
     )
-    write_project(built, outs, stats)
+    vector_outputs = write_tables(built, extra_done)
+    write_project(built, outs, stats, vector_outputs)
     write_text_atomic(loaded.output_folder / "run.log", "\n".join(run_log(built, record)) + "\n")
     write_json_atomic(loaded.output_folder / "run.json", record)
     return record
@@ -119,7 +128,53 @@ def run_log(built: Built, record: dict) -> list[str]:
     return lines
 
 
-def write_project(built: Built, outs: list[RasterOutput], stats: list[dict]) -> Path:
+def write_tables(built: Built, extra_done: list) -> list[ProjectLayer]:
+    """Zone tables (water, carrying) and the conflict report as GeoPackage + CSV; their project layers."""
+    cfg, folder = built.plan.config, built.plan.loaded.output_folder
+    layers: list[ProjectLayer] = []
+    if built.water is not None:
+        table = built.water.table
+        qml = water_zones_qml(table)
+        write_table(table, folder, "water_zones", qml)
+        layers.append(ProjectLayer("water_zones", folder / "water_zones.gpkg", "Water", True, kind="vector",
+                                   vector_layer="water_zones", geometry="Polygon", qml=qml))
+        if cfg.carrying is not None and extra_done:
+            scale = carrying_table(cfg, built.water, extra_done[0])
+            gdf = gpd.GeoDataFrame(scale, geometry=table.geometry.values, crs=table.crs)
+            cq = carrying_qml(gdf)
+            write_table(gdf, folder, "carrying", cq)
+            layers.append(ProjectLayer("carrying", folder / "carrying.gpkg", "Water", False, kind="vector",
+                                       vector_layer="carrying", geometry="Polygon", qml=cq))
+    if cfg.conflicts is not None and built.classes is not None:
+        class_file = folder / cfg.outputs.classes
+        classes = read_raster(class_file, built.grid, resampling="nearest")
+        classes = da.where(da.isnan(classes), 0, classes).astype(np.uint8)
+        report = conflicts_table(cfg, built.vectors, classes, built.grid, built.scheme, built.water)
+        kq = single_qml(geometry_kind(report) if len(report) else "Point", "#e31a1c", label_field="name"
+                        if "name" in report.columns else None)
+        write_table(report, folder, "conflicts", kq)
+        layers.append(ProjectLayer("conflicts", folder / "conflicts.gpkg", "Water", True, kind="vector",
+                                   vector_layer="conflicts", geometry=geometry_kind(report), qml=kq))
+    return layers
+
+
+def water_zones_qml(table) -> str:
+    """Headroom in people: deficits red, surpluses green."""
+    edges = [-1e12, -100_000, -10_000, 0, 10_000, 100_000, 1e12]
+    colors = ["#b2182b", "#ef8a62", "#fddbc7", "#d1e5f0", "#67a9cf", "#2166ac"]
+    labels = ["< -100,000", "-100,000 – -10,000", "-10,000 – 0", "0 – 10,000", "10,000 – 100,000", "> 100,000"]
+    return graduated_qml("headroom_population", edges, colors, labels, "Polygon",
+                         label_field="zone" if "zone" in table.columns else None)
+
+
+def carrying_qml(gdf) -> str:
+    edges = [-1e12, 0, 1e12]
+    return graduated_qml("headroom_population", edges, ["#d73027", "#1a9850"], ["over capacity", "within capacity"],
+                         "Polygon", label_field="binding" if "binding" in gdf.columns else None)
+
+
+def write_project(built: Built, outs: list[RasterOutput], stats: list[dict],
+                  vector_outputs: list[ProjectLayer] = ()) -> Path:
     """project.qgs with every output (styles embedded), the vector inputs, grouped, paths relative."""
     cfg, loaded = built.plan.config, built.plan.loaded
     folder = loaded.output_folder
@@ -133,6 +188,7 @@ def write_project(built: Built, outs: list[RasterOutput], stats: list[dict]) -> 
         else:
             group, visible = "Layers", False
         layers.append(ProjectLayer(name, o.path, group, visible, qml=style_for(o, s, built)))
+    layers += list(vector_outputs)
     # Classes above the continuous surface: planners read the five grades first.
     layers.sort(key=lambda lyr: (GROUP_ORDER.index(lyr.group), lyr.name != Path(cfg.outputs.classes or "").stem))
     outline = {cfg.grid.mask, cfg.grid.extent} - {None}

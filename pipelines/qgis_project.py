@@ -36,7 +36,7 @@ class ProjectLayer:
     layer_id: str = field(default="")
 
 
-GROUP_ORDER = ("Suitability", "Criteria", "Layers", "Inputs")
+GROUP_ORDER = ("Suitability", "Sites", "Relocation", "Water", "Criteria", "Layers", "Inputs")
 
 
 def _rel(path: Path, folder: Path) -> str:
@@ -66,6 +66,16 @@ def _srs(crs_wkt: str) -> str:
 def _pipe(qml: str) -> str:
     m = re.search(r"<pipe>.*</pipe>", qml, flags=re.S)
     return m.group(0) if m else ""
+
+
+def _vector_style(layer: ProjectLayer) -> str:
+    """The renderer (and labels) of a vector layer: from its .qml when given, else a plain symbol."""
+    if layer.qml:
+        m = re.search(r"<renderer-v2.*</renderer-v2>", layer.qml, flags=re.S)
+        lab = re.search(r"<labeling.*</labeling>", layer.qml, flags=re.S)
+        if m:
+            return m.group(0) + (lab.group(0) if lab else "")
+    return _vector_renderer(layer)
 
 
 def _vector_renderer(layer: ProjectLayer) -> str:
@@ -146,8 +156,10 @@ def _maplayer(lyr: ProjectLayer, src: str, srs: str) -> str:
                 f'autoRefreshEnabled="0"><id>{escape(lyr.layer_id)}</id><datasource>{escape(src)}</datasource>'
                 f"<layername>{escape(lyr.name)}</layername><srs>{srs}</srs><provider>gdal</provider>"
                 f"{body}<blendMode>0</blendMode></maplayer>")
-    return (f'    <maplayer type="vector" geometry="{lyr.geometry}" hasScaleBasedVisibilityFlag="0" '
+    style = _vector_style(lyr)
+    labels = ' labelsEnabled="1"' if "<labeling" in style else ""
+    return (f'    <maplayer type="vector" geometry="{lyr.geometry}"{labels} hasScaleBasedVisibilityFlag="0" '
             f'refreshOnNotifyEnabled="0" autoRefreshEnabled="0"><id>{escape(lyr.layer_id)}</id>'
             f"<datasource>{escape(src)}</datasource><layername>{escape(lyr.name)}</layername><srs>{srs}</srs>"
-            f'<provider encoding="UTF-8">ogr</provider>{_vector_renderer(lyr)}<blendMode>0</blendMode>'
+            f'<provider encoding="UTF-8">ogr</provider>{style}<blendMode>0</blendMode>'
             "</maplayer>")

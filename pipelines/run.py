@@ -37,6 +37,7 @@ from vectors.rasterize import mask as vmask
 from .config import RasterInput
 from .layers import Context
 from .plan import Plan
+from .water_step import build_water
 
 log = logging.getLogger("suitability")
 
@@ -59,6 +60,7 @@ class Built:
     transforms: dict[str, Any] = field(default_factory=dict)  # criterion -> transform as applied (fitted)
     fitted: list[str] = field(default_factory=list)  # criteria whose parameters were fitted from the data
     weight_set: Any = None  # suitability.weights.WeightSet with the method's details
+    water: Any = None  # pipelines.water_step.WaterState when the config has a water block
 
 
 def make_grid(plan: Plan, vectors: dict[str, gpd.GeoDataFrame]) -> Grid:
@@ -79,9 +81,11 @@ def _read_vector(plan: Plan, name: str, crs: str, clip_bounds=None) -> gpd.GeoDa
     inp = plan.config.inputs[name]
     path = plan.loaded.resolve(inp.vector)
     try:
-        gdf = vio.read(path, crs, layer=inp.layer, clip_bounds=clip_bounds)
+        gdf = vio.read(path, crs, layer=inp.layer, clip_bounds=clip_bounds, where=inp.where)
     except InputDataError as e:
         raise InputDataError(f"{plan.loaded.path}: inputs.{name}: {e}") from None
+    except ConfigError as e:
+        raise ConfigError(f"{plan.loaded.path}: inputs.{name}.where: {e}") from None
     return gdf
 
 
@@ -97,6 +101,7 @@ def build(plan: Plan, dry_run: bool = False) -> Built:
     layers: dict[str, da.Array] = {}
     units: dict[str, str] = {}
     timings_layers: dict[str, float] = {}
+    water = None
 
     for name in plan.order:
         node = plan.nodes[name]
@@ -105,6 +110,14 @@ def build(plan: Plan, dry_run: bool = False) -> Built:
                 vectors[name] = _read_vector(plan, name, grid.crs, clip_bounds=grid.bounds)
             if len(vectors[name]) == 0:
                 warnings_.append(f"inputs.{name}: no features inside the grid")
+            continue
+        if node.kind == "water":
+            if water is None:
+                region = vmask(vectors[cfg.grid.mask], grid) if cfg.grid.mask is not None else None
+                water = build_water(cfg, loaded, vectors[cfg.water.zones], grid, region)
+                warnings_ += water.warnings
+            layers[name] = water.layers[name]
+            units[name] = "score 0-1" if name == "water_criterion" else "people/km²"
             continue
         if node.kind == "raster":
             inp: RasterInput = cfg.inputs[name]
@@ -191,6 +204,7 @@ def build(plan: Plan, dry_run: bool = False) -> Built:
     classes = classify(score, scheme.breaks) if cfg.outputs.classes else None
     built = Built(plan, grid, vectors, layers, units, criteria, weights, score, classes, scheme, warnings_)
     built.transforms = transforms
+    built.water = water
     built.weight_set = weight_set
     if cfg.weights.method not in ("direct", "ahp", "rank"):
         built.timings["derive_weights_s"] = timings_weights

@@ -21,6 +21,9 @@ def demo_raw() -> dict:
         for k in ("raster", "vector"):
             if k in inp:
                 inp[k] = str((DEMO.parent / inp[k]).resolve())
+    sa = raw.get("water", {}).get("synthetic_allocation")
+    if sa:
+        sa["population_csv"] = str((DEMO.parent / sa["population_csv"]).resolve())
     return raw
 
 

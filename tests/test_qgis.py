@@ -32,6 +32,10 @@ def _has_pyqgis() -> bool:
 pytestmark = pytest.mark.skipif(not _has_pyqgis(), reason="PyQGIS (Debian package python3-qgis) is not installed")
 
 
+def by_name_proj(project: dict) -> dict:
+    return {rec["name"]: rec for rec in project["layers"]}
+
+
 def test_demo_outputs_load_styled_in_qgis(tmp_path):
     assert main(["run", str(DEMO), "--set", "grid.resolution_m=5000", "--output-dir", str(tmp_path), "-q"]) == 0
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)}
@@ -57,7 +61,12 @@ def test_demo_outputs_load_styled_in_qgis(tmp_path):
     # The project: opens, every layer valid, grouped, styled, relative paths, the grid CRS.
     assert project["project"] is True and project["crs_valid"]
     assert project["crs"] == "Custom Albers Equal Area (GRS 1980)"
-    assert list(project["groups"]) == ["Suitability", "Criteria", "Layers", "Inputs"]
+    assert list(project["groups"]) == ["Suitability", "Water", "Criteria", "Layers", "Inputs"]
+    # GeoPackage outputs carry their default style in layer_styles: QGIS applies it on load.
+    assert layers["water_zones.gpkg"]["renderer"] == "graduatedSymbol" and layers["water_zones.gpkg"]["labels"]
+    assert layers["water_zones.gpkg"]["features"] == 44
+    assert layers["conflicts.gpkg"]["renderer"] == "singleSymbol"
+    assert by_name_proj(project)["water_zones"]["renderer"] == "graduatedSymbol"
     assert dict(map(tuple, project["groups"]["Suitability"])) == {"suitability_class": True, "suitability": True}
     assert all(not vis for _, vis in project["groups"]["Criteria"])
     assert dict(map(tuple, project["groups"]["Inputs"]))["counties"] is True

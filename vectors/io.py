@@ -163,6 +163,7 @@ def read(
     crs,
     layer: str | None = None,
     clip_bounds: tuple[float, float, float, float] | None = None,
+    where: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read one vector layer, repair it, reproject it to ``crs`` and keep the features touching ``clip_bounds``.
 
@@ -172,6 +173,8 @@ def read(
         layer: layer name; may be omitted when the source has exactly one layer.
         clip_bounds: (xmin, ymin, xmax, ymax) in the target CRS, typically ``grid.bounds``. Features whose
             geometry intersects this box are kept whole (geometries are not cut); the rest are dropped.
+        where: an OGR SQL attribute filter, e.g. ``"name_zh IN ('玛多县', '曲麻莱县')"``; selecting nothing is
+            an ``InputDataError``.
 
     Steps: (1) read with OGR (a spatial filter in the source CRS skips far-away features early); (2) drop
     missing/empty geometries; (3) repair invalid geometries with ``repair`` (MakeValid, same dimension kept);
@@ -215,9 +218,17 @@ def read(
         bbox = _source_bbox(clip_bounds, target, source)
 
     try:
-        gdf = pyogrio.read_dataframe(p, layer=name, bbox=bbox)
+        gdf = pyogrio.read_dataframe(p, layer=name, bbox=bbox, where=where)
     except (DataSourceError, DataLayerError) as e:
+        if where:
+            raise ConfigError(f"{p}: layer '{name}': the filter {where!r} is not valid OGR SQL ({_first_line(e)})")\
+                from None
         raise InputDataError(f"{p}: cannot read layer '{name}' ({_first_line(e)})") from None
+    if where and len(gdf) == 0 and (
+        bbox is None
+        or len(pyogrio.read_dataframe(p, layer=name, where=where, read_geometry=False, max_features=1)) == 0
+    ):
+        raise InputDataError(f"{p}: layer '{name}': the filter {where!r} selects no feature")
     if gdf.crs is None:  # read_info saw a CRS that the reader could not attach; treat alike
         raise InputDataError(f"{p}: layer '{name}' has no CRS; assign one (e.g. ogr2ogr -a_srs EPSG:4490)")
 

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from qgis.core import QgsApplication, QgsRasterBandStats, QgsRasterLayer
+from qgis.core import QgsApplication, QgsRasterBandStats, QgsRasterLayer, QgsVectorLayer
 
 app = QgsApplication([], False)
 app.initQgis()
@@ -39,6 +39,16 @@ for tif in sorted(folder.glob("*.tif")):
             shader = renderer.shader().rasterShaderFunction()
             rec["ramp"] = [shader.minimumValue(), shader.maximumValue()]
     print(json.dumps(rec, ensure_ascii=False))
+
+for gpkg in sorted(folder.glob("*.gpkg")):
+    layer = QgsVectorLayer(f"{gpkg}|layername={gpkg.stem}", gpkg.stem, "ogr")
+    rec = {"name": gpkg.name, "valid": layer.isValid()}
+    if layer.isValid():
+        rec.update(crs_valid=layer.crs().isValid(), crs_wkt_has_albers="Albers" in layer.crs().toWkt(),
+                   renderer=layer.renderer().type(), features=layer.featureCount(),
+                   labels=layer.labelsEnabled())
+    print(json.dumps(rec, ensure_ascii=False))
+
 project_file = folder / "project.qgs"
 if project_file.exists():
     from qgis.core import QgsProject
