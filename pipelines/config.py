@@ -224,6 +224,15 @@ class Conflicts(Strict):
     unsuitable_classes: list[int] = Field([1], description="suitability classes counted as unsuitable")
 
 
+class Report(Strict):
+    """report.html: maps, weights, tables and provenance in one self-contained file."""
+
+    enabled: bool = True
+    zones: str | None = Field(None, description="polygon vector input for the class-area table (default grid.mask)")
+    zone_name: str = Field("name_zh", description="attribute naming each zone in maps and tables")
+    title: str | None = None
+
+
 class Config(Strict):
     name: str = Field("suitability", description="run name, used in output metadata")
     grid: GridSpec
@@ -238,6 +247,7 @@ class Config(Strict):
     water: Water | None = None
     carrying: Carrying | None = None
     conflicts: Conflicts | None = None
+    report: Report = Field(default_factory=Report)
 
     @field_validator("inputs", "criteria")
     @classmethod

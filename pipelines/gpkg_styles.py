@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import tempfile
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import geopandas as gpd
+
+from rasters.atomic import temp_beside
 
 LAYER_STYLES_DDL = """
 CREATE TABLE IF NOT EXISTS layer_styles (
@@ -78,9 +79,7 @@ def geometry_kind(gdf: gpd.GeoDataFrame) -> str:
 
 def write_gpkg_atomic(gdf: gpd.GeoDataFrame, path: Path, layer: str, style_qml: str | None = None) -> Path:
     """Write ``gdf`` as ``layer`` of a new GeoPackage at ``path`` with ``style_qml`` as its default style."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.gpkg", dir=path.parent)
-    os.close(fd)
+    tmp = str(temp_beside(path, ".tmp.gpkg"))
     os.unlink(tmp)  # the driver creates it
     try:
         gdf.to_file(tmp, layer=layer, driver="GPKG")

@@ -124,6 +124,8 @@ def build_plan(loaded: LoadedConfig, check_files: bool = True) -> Plan:
         ref(cfg.conflicts.settlements, "conflicts.settlements", "vector", "conflicts")
         for i, r in enumerate(cfg.conflicts.red_lines):
             ref(r, f"conflicts.red_lines[{i}]", "vector", "conflicts")
+    if cfg.report.zones is not None:
+        ref(cfg.report.zones, "report.zones", "vector", "report")
     _check_weights(loaded, ref)
     try:
         make_overlay(cfg.combine.method, cfg.combine.params())

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -15,16 +13,20 @@ import geopandas as gpd
 import numpy as np
 import pyproj
 
+from rasters.atomic import write_json_atomic, write_text_atomic
 from rasters.errors import ConfigError
 from rasters.io import RasterOutput, write_many
 from rasters.io import read as read_raster
+from suitability.carrying import zone_class_areas_km2
+from suitability.water import zone_index_raster
 
 from .config import RasterInput
 from .gpkg_styles import geometry_kind, graduated_qml, single_qml
 from .provenance import make_record
 from .qgis_project import GROUP_ORDER, ProjectLayer, project_xml
+from .report import build_report, report_zones
 from .run import Built, progress, sha256_file
-from .styles import NEUTRAL_RAMP, SUITABILITY_RAMP, classes_qml, continuous_qml, write_text_atomic
+from .styles import NEUTRAL_RAMP, SUITABILITY_RAMP, classes_qml, continuous_qml
 from .water_step import carrying_table, class_areas_lazy, conflicts_table, write_table
 
 TOOL = "suitability"
@@ -70,11 +72,18 @@ def run_and_publish(built: Built, show_progress: bool = True, events: Any = None
         o.tags["SUITABILITY_RUN_ID"] = run_id
         o.tags["SUITABILITY_CONFIG_SHA256"] = loaded.sha256()
     t0 = time.perf_counter()
-    extra = []
+    extra_lazy: dict[str, Any] = {}
     if cfg.carrying is not None and built.water is not None and built.classes is not None:
-        extra.append(class_areas_lazy(built.water, built.classes, built.grid, built.scheme.n_classes))
+        extra_lazy["water_class_areas"] = class_areas_lazy(built.water, built.classes, built.grid,
+                                                           built.scheme.n_classes)
+    zname, zones = report_zones(built)
+    if cfg.report.enabled and zones is not None and len(zones) and built.classes is not None:
+        index = zone_index_raster(zones, built.grid)
+        extra_lazy["class_areas"] = zone_class_areas_km2(index, built.classes, built.grid, n_zones=len(zones),
+                                                         n_classes=built.scheme.n_classes, lazy=True)
     with progress(show_progress, events):
-        stats, extra_done = write_many(outs, built.grid, extra=extra)
+        stats, extra_list = write_many(outs, built.grid, extra=list(extra_lazy.values()))
+    extra_done = dict(zip(extra_lazy, extra_list, strict=True))
     built.timings["compute_and_write_s"] = time.perf_counter() - t0
     for o, s in zip(outs, stats, strict=True):
         if s.get("STATISTICS_VALID_PERCENT") == "0":
@@ -91,8 +100,15 @@ def run_and_publish(built: Built, show_progress: bool = True, events: Any = None
         fitted={c: {"layer": cfg.criteria[c].layer, **_jsonable(t.as_record()), "fitted": c in built.fitted}
                 for c, t in built.transforms.items()},
     )
-    vector_outputs = write_tables(built, extra_done)
+    vector_outputs = write_tables(built, extra_done.get("water_class_areas"))
     write_project(built, outs, stats, vector_outputs)
+    if cfg.report.enabled:
+        t1 = time.perf_counter()
+        text = build_report(built, record, outs, extra_done)
+        write_text_atomic(loaded.output_folder / "report.html", text)
+        built.timings["report_s"] = time.perf_counter() - t1
+        record["assets"]["report"] = {"href": "./report.html", "type": "text/html", "roles": ["overview"],
+                                      "title": "report with maps, weights, tables and provenance"}
     write_text_atomic(loaded.output_folder / "run.log", "\n".join(run_log(built, record)) + "\n")
     write_json_atomic(loaded.output_folder / "run.json", record)
     return record
@@ -128,7 +144,7 @@ def run_log(built: Built, record: dict) -> list[str]:
     return lines
 
 
-def write_tables(built: Built, extra_done: list) -> list[ProjectLayer]:
+def write_tables(built: Built, water_class_areas) -> list[ProjectLayer]:
     """Zone tables (water, carrying) and the conflict report as GeoPackage + CSV; their project layers."""
     cfg, folder = built.plan.config, built.plan.loaded.output_folder
     layers: list[ProjectLayer] = []
@@ -138,8 +154,8 @@ def write_tables(built: Built, extra_done: list) -> list[ProjectLayer]:
         write_table(table, folder, "water_zones", qml)
         layers.append(ProjectLayer("water_zones", folder / "water_zones.gpkg", "Water", True, kind="vector",
                                    vector_layer="water_zones", geometry="Polygon", qml=qml))
-        if cfg.carrying is not None and extra_done:
-            scale = carrying_table(cfg, built.water, extra_done[0])
+        if cfg.carrying is not None and water_class_areas is not None:
+            scale = carrying_table(cfg, built.water, water_class_areas)
             gdf = gpd.GeoDataFrame(scale, geometry=table.geometry.values, crs=table.crs)
             cq = carrying_qml(gdf)
             write_table(gdf, folder, "carrying", cq)
@@ -254,13 +270,3 @@ def _input_records(built: Built) -> dict[str, Any]:
     return out
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False, default=str)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -159,3 +159,128 @@ def render(sections: list[tuple[str, str, str]], title: str) -> str:
 
 def img(b64: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+
+
+# ------------------------------------------------------------------------------------------------ assembly
+def report_zones(built):
+    """(name, GeoDataFrame) of the zones the report tabulates, or (None, None)."""
+    cfg = built.plan.config
+    name = cfg.report.zones or cfg.grid.mask
+    if name is None:
+        return None, None
+    return name, built.vectors.get(name)
+
+
+def class_area_rows(zones_gdf, areas_km2: np.ndarray, scheme_record: dict, zone_name: str) -> list[dict]:
+    """One row per zone: km² in each class (areas_km2 is (n_zones + 1, n_classes + 1); row 0 = outside)."""
+    rows = []
+    labels = [c["label"] for c in scheme_record["classes"]]
+    names = zones_gdf[zone_name].astype(str).tolist() if zone_name in zones_gdf.columns else \
+        [f"zone {i + 1}" for i in range(len(zones_gdf))]
+    for i, nm in enumerate(names, start=1):
+        r = {"zone": nm}
+        total = 0.0
+        for k, lab in enumerate(labels, start=1):
+            r[f"{lab} km²"] = float(areas_km2[i, k])
+            total += float(areas_km2[i, k])
+        r["total km²"] = total
+        top = float(areas_km2[i, len(labels) - 1] + areas_km2[i, len(labels)])
+        r["较高+高 %"] = 100.0 * top / total if total else float("nan")
+        rows.append(r)
+    return rows
+
+
+def build_report(built, record: dict, outs, extra: dict) -> str:
+    cfg = built.plan.config
+    folder = built.plan.loaded.output_folder
+    p = record["properties"]
+    zname, zones = report_zones(built)
+    label_field = cfg.report.zone_name
+    title = cfg.report.title or f"{cfg.name}: 用地适宜性评价 / land suitability"
+    sections: list[tuple[str, str, str]] = []
+
+    # Overview
+    st = record["assets"]["suitability"]["raster:bands"][0].get("statistics", {})
+    overview = (
+        f"<p>Grid: {html.escape(built.grid.describe())}.</p>"
+        f"<p>Suitability 0–1 (weighted {html.escape(cfg.combine.method)} of {len(cfg.criteria)} criteria; "
+        f"weights by <b>{html.escape(cfg.weights.method)}</b>); valid cells {st.get('valid_percent', 0):.1f} % of the "
+        f"grid, mean {st.get('mean', float('nan')):.3f}.</p>"
+    )
+    if p["suitability:warnings"]:
+        overview += "<p><b>Warnings</b></p><ul>" + "".join(
+            f"<li>{html.escape(w)}</li>" for w in p["suitability:warnings"]) + "</ul>"
+    sections.append(("overview", "概况 Overview", overview))
+
+    # Maps
+    maps = img(map_continuous(folder / cfg.outputs.suitability, "适宜性 Suitability (0–1)", zones, label_field,
+                              vmin=0, vmax=1), "suitability map")
+    if cfg.outputs.classes:
+        maps += img(map_classes(folder / cfg.outputs.classes, "适宜性等级 Suitability classes",
+                                built.scheme.as_record(), zones, label_field), "class map")
+    sections.append(("maps", "适宜性地图 Suitability maps", maps))
+    crit_imgs = ""
+    for o in outs:
+        if o.path.stem.startswith("criterion_"):
+            crit_imgs += img(map_continuous(o.path, f"准则 {o.path.stem[10:]} (0–1)", zones, None, vmin=0, vmax=1),
+                             o.path.stem)
+    if crit_imgs:
+        sections.append(("criteria", "准则 Criteria", crit_imgs))
+
+    # Weights
+    w = p["suitability:weights"]
+    wtxt = img(bar_chart(w["weights"], f"权重 Weights ({w['method']})"), "weights")
+    if "cr" in w:
+        wtxt += (f"<p>AHP derivation <b>{html.escape(str(w.get('derivation')))}</b>: λmax = {w['lambda_max']:.4f}, "
+                 f"CI = {w['ci']:.4f}, RI = {w['ri']:.2f} ({html.escape(str(w.get('ri_table')))}), "
+                 f"<b>CR = {w['cr']:.4f}</b> ({'consistent' if w.get('consistent') else 'NOT consistent'}, "
+                 f"limit {w.get('max_cr')}).</p>")
+        names = list(w["weights"])
+        mrows = [{"": n, **{m: f"{v:.3g}" for m, v in zip(names, row, strict=True)}}
+                 for n, row in zip(names, w["matrix"], strict=True)]
+        wtxt += table(mrows)
+    details = {k: v for k, v in w.items() if k not in ("weights", "matrix", "raw") and not isinstance(v, dict | list)}
+    wtxt += table([{"key": k, "value": v} for k, v in details.items()])
+    fitted = p.get("suitability:fitted_parameters", {})
+    if fitted:
+        wtxt += "<p>Transforms as applied (fitted = parameters estimated from the data):</p>" + table(
+            [{"criterion": c, **{k: (json_short(v)) for k, v in t.items()}} for c, t in fitted.items()])
+    sections.append(("weights", "权重与变换 Weights and transforms", wtxt))
+
+    # Class areas per zone
+    if "class_areas" in extra and zones is not None:
+        rows = class_area_rows(zones, extra["class_areas"], built.scheme.as_record(), label_field)
+        rows.sort(key=lambda r: -(r["较高+高 %"] if r["较高+高 %"] == r["较高+高 %"] else -1))
+        sections.append(("class-areas", f"分区适宜性面积 Class areas by zone ({zname})", table(rows)))
+
+    # Water / carrying / conflicts
+    for fname, heading in (("water_zones.csv", "水资源承载 Water budgets (四水四定)"),
+                           ("carrying.csv", "承载规模 Carrying scale (短板原理)"),
+                           ("conflicts.csv", "现状问题 Conflicts (现状问题识别)")):
+        f = folder / fname
+        if f.exists():
+            import pandas as pd
+
+            df = pd.read_csv(f, encoding="utf-8-sig")
+            keep = [c for c in df.columns if c not in ("lon", "lat", "per_capita_source")][:12]
+            sections.append((fname[:-4], heading, table(df[keep].to_dict("records"))))
+
+    # Provenance
+    v = p["suitability:versions"]
+    prov = (f"<p>Run <code>{html.escape(p['suitability:run_id'])}</code> at {html.escape(p['datetime'])} from "
+            f"<code>{html.escape(p['suitability:config_file'])}</code>, config SHA-256 "
+            f"<code>{html.escape(p['suitability:config_sha256'])}</code>. Rerun with "
+            "<code>suitability rerun run.json</code>.</p>")
+    prov += table([{"component": k, "version": val} for k, val in v.items()])
+    prov += table([{"input": k, "path": i["path"], "sha256": i.get("sha256", "")[:16] + "…"}
+                   for k, i in p["suitability:inputs"].items()])
+    prov += table([{"step": k, "seconds": s} for k, s in p["suitability:timings_s"].items()])
+    sections.append(("provenance", "数据来源与可复现性 Provenance", prov))
+    return render(sections, title)
+
+
+def json_short(v: Any) -> str:
+    import json
+
+    s = json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v
+    return s if len(s) < 60 else s[:57] + "…"

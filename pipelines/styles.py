@@ -7,10 +7,7 @@ singleband pseudocolor renderer (continuous layers) and a paletted renderer (cla
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from suitability.classify import ClassScheme
@@ -84,15 +81,3 @@ def classes_qml(scheme: ClassScheme, bilingual: bool = True) -> str:
         + '    <rasterresampler maxOversampling="2"/>\n'
         + "  </pipe>\n  <blendMode>0</blendMode>\n</qgis>\n"
     )
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

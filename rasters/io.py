@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
+from .atomic import temp_beside
 from .blocks import grid_blocks
 from .errors import ConfigError, InputDataError
 from .grid import Grid
@@ -359,9 +359,7 @@ def write_many(
     try:
         stores, stats = [], []
         for o in outputs:
-            o.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{o.path.stem}.", suffix=".tmp.tif", dir=o.path.parent)
-            os.close(fd)
+            tmp = temp_beside(o.path, ".tmp.tif")
             arr = o.array.rechunk(grid.chunks)
             ds = rasterio.open(tmp, "w", **_profile(grid, arr.dtype, o.nodata))
             t = _Target(o, Path(tmp), ds, threading.Lock())
