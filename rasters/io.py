@@ -24,6 +24,8 @@ from typing import Any
 
 import dask
 import dask.array as da
+import dask.local
+import dask.threaded
 import numpy as np
 import rasterio
 import rasterio.shutil
@@ -356,19 +358,27 @@ def write_many(
             raise ConfigError(f"{o.path}: two outputs would be written to the same file")
         seen.add(o.path.resolve())
     targets: list[_Target] = []
+    kind = scheduler_kind()
     try:
-        stores, stats = [], []
+        stores, stats, arrays = [], [], []
         for o in outputs:
             tmp = temp_beside(o.path, ".tmp.tif")
             arr = o.array.rechunk(grid.chunks)
             ds = rasterio.open(tmp, "w", **_profile(grid, arr.dtype, o.nodata))
             t = _Target(o, Path(tmp), ds, threading.Lock())
             targets.append(t)
-            stores.append(da.store(arr, t, lock=False, compute=False))
-            stats.append(_stats_graph(arr, o.nodata))
+            arrays.append(arr)
+            if kind == "threads":
+                stores.append(da.store(arr, t, lock=False, compute=False))
+                stats.append(_stats_graph(arr, o.nodata))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            _, stats_done, extra_done = dask.compute(stores, stats, list(extra))
+            if kind == "threads":
+                _, stats_done, extra_done = dask.compute(stores, stats, list(extra))
+            elif kind == "distributed":
+                stats_done, extra_done = _write_distributed(arrays, targets, list(extra))
+            else:
+                stats_done, extra_done = _write_batched(arrays, targets, list(extra))
         results, finished = [], []
         for t, s in zip(targets, stats_done, strict=True):
             tags = _stats_tags(s, grid.width * grid.height)
@@ -385,6 +395,104 @@ def write_many(
             for p in (t.tmp, t.cog_tmp):
                 if p is not None and p.exists():
                     p.unlink()
+
+
+def scheduler_kind() -> str:
+    """``threads`` when tasks run in this process (threads or synchronous), so they may write into a dataset
+    open here; ``distributed`` for a ``dask.distributed`` client; ``processes`` for anything else."""
+    get = dask.base.get_scheduler()
+    if get is None or get in (dask.threaded.get, dask.local.get_sync):
+        return "threads"
+    client = getattr(get, "__self__", None)
+    if client is not None and type(client).__module__.startswith("distributed"):
+        return "distributed"
+    return "processes"
+
+
+def _block_items(arrays: Sequence[da.Array]) -> list[tuple[int, tuple[int, int], Window, Any]]:
+    """(output index, block index, window, delayed block), block position by block position, so the
+    blocks of all outputs at one place (which share their intermediates) are asked for together."""
+    items = []
+    delayed = [a.to_delayed() for a in arrays]
+    chunks = arrays[0].chunks
+    r_off = np.concatenate([[0], np.cumsum(chunks[0])])
+    c_off = np.concatenate([[0], np.cumsum(chunks[1])])
+    for i in range(len(chunks[0])):
+        for j in range(len(chunks[1])):
+            window = Window(int(c_off[j]), int(r_off[i]), chunks[1][j], chunks[0][i])
+            for n, d in enumerate(delayed):
+                items.append((n, (i, j), window, d[i, j]))
+    return items
+
+
+def _client_write(targets: Sequence[_Target], stats: list[dict], n: int, ij, window: Window, block) -> None:
+    """Write one computed block into its output (in this process) and keep its statistics."""
+    block = np.asarray(block)
+    t = targets[n]
+    t.dataset.write(block, 1, window=window)
+    stats[n][ij] = _block_stats(block, t.out.nodata)
+
+
+def _merged(arrays: Sequence[da.Array], stats: list[dict]) -> list[dict]:
+    # The same order of summation as the threaded path's graph (row-major blocks), hence the same bits.
+    return [_merge_stats([s[i, j] for i in range(a.numblocks[0]) for j in range(a.numblocks[1])])
+            for a, s in zip(arrays, stats, strict=True)]
+
+
+def _write_distributed(arrays: Sequence[da.Array], targets: Sequence[_Target], extra: list) -> tuple[list, list]:
+    """Blocks computed on the cluster's workers, written here as they complete (GeoTIFF takes one writer).
+
+    One ``client.compute`` of every block (and the extras) keeps intermediates shared between outputs computed
+    once; each block is fetched, written and released as soon as it is done, so this process holds one block
+    at a time and the cluster holds only blocks not yet written.
+    """
+    from distributed import as_completed, default_client
+
+    client = default_client()
+    items = _block_items(arrays) if arrays else []
+    futures = client.compute([it[3] for it in items] + extra, optimize_graph=True)
+    block_futs, extra_futs = futures[: len(items)], futures[len(items):]
+    where = {f.key: it[:3] for f, it in zip(block_futs, items, strict=True)}
+    stats: list[dict] = [{} for _ in arrays]
+    try:
+        for fut in as_completed(block_futs):
+            n, ij, window = where.pop(fut.key)
+            _client_write(targets, stats, n, ij, window, fut.result())
+            fut.release()
+        extra_done = client.gather(extra_futs)
+    except BaseException:
+        client.cancel(futures)
+        raise
+    return _merged(arrays, stats), list(extra_done)
+
+
+#: bytes of output blocks computed per batch on the processes scheduler
+BATCH_BYTES = 512 * 2**20
+
+
+def _write_batched(arrays: Sequence[da.Array], targets: Sequence[_Target], extra: list) -> tuple[list, list]:
+    """Blocks computed by a process pool in batches of block positions, written here.
+
+    The process pool's workers cannot write into a dataset open in this process, and the local process
+    scheduler returns every result to this process anyway; batches bound how many blocks are held here.
+    Intermediates reaching across blocks (distance strips, travel-time tiles) may be recomputed for each batch:
+    for large runs on several processes use ``local_cluster``, which computes everything in one graph.
+    """
+    items = _block_items(arrays) if arrays else []
+    per_item = max((a.dtype.itemsize * max(a.chunks[0]) * max(a.chunks[1]) for a in arrays), default=1)
+    size = max(1, BATCH_BYTES // per_item)
+    stats: list[dict] = [{} for _ in arrays]
+    extra_done: list = []
+    first = True
+    for b0 in range(0, max(len(items), 1), size):
+        batch = items[b0 : b0 + size]
+        got = dask.compute([it[3] for it in batch], extra if first else [])
+        for it, block in zip(batch, got[0], strict=True):
+            _client_write(targets, stats, it[0], it[1], it[2], block)
+        if first:
+            extra_done = list(got[1])
+            first = False
+    return _merged(arrays, stats), extra_done
 
 
 def _finish(t: _Target, grid: Grid, stats: dict[str, str], cog: bool) -> Path:

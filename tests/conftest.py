@@ -27,3 +27,17 @@ def write_tif(path: Path, array: np.ndarray, transform: Affine, crs: str | None,
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(array, 1)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_layer_cache(tmp_path_factory):
+    """Every test session gets an empty derived-layer cache (pipelines.cache), never the user's own."""
+    import os
+
+    old = os.environ.get("SUITABILITY_CACHE_DIR")
+    os.environ["SUITABILITY_CACHE_DIR"] = str(tmp_path_factory.mktemp("layer_cache"))
+    yield
+    if old is None:
+        os.environ.pop("SUITABILITY_CACHE_DIR", None)
+    else:
+        os.environ["SUITABILITY_CACHE_DIR"] = old

@@ -1,0 +1,117 @@
+"""The derived-layer cache: a weight, transform or class-break change reuses terrain and distances (counted by
+wrapping the kernels), anything upstream changes the key, an interrupted entry is recomputed, and results are
+the same bytes with and without the cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import rasterio
+
+import pipelines.layers
+from pipelines.cli import main
+from tests._demo_core import core_raw as demo_raw
+from tests.conftest import DATA
+from tests.test_config import write_cfg
+
+ARGS = ["--set", "grid.resolution_m=20000", "--set", "grid.chunk_size=64", "-q"]
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Count calls of the slope and distance kernels the layers use."""
+    calls = {"slope": 0, "distance": 0}
+    slope, dist = pipelines.layers.slope, pipelines.layers.euclidean_distance
+
+    def slope_(*a, **k):
+        calls["slope"] += 1
+        return slope(*a, **k)
+
+    def dist_(*a, **k):
+        calls["distance"] += 1
+        return dist(*a, **k)
+
+    monkeypatch.setattr(pipelines.layers, "slope", slope_)
+    monkeypatch.setattr(pipelines.layers, "euclidean_distance", dist_)
+    return calls
+
+
+def _run(cfg, out, *extra):
+    assert main(["run", str(cfg), *ARGS, "--set", f"cache.folder={json.dumps(str(cfg.parent / 'cache'))}",
+                 "--output-dir", str(out), *extra]) == 0
+    return json.loads((out / "run.json").read_text(encoding="utf-8"))["properties"]["suitability:cache"]
+
+
+def _equal(a, b, name):
+    with rasterio.open(a / name) as x, rasterio.open(b / name) as y:
+        return np.array_equal(x.read(1), y.read(1), equal_nan=True)
+
+
+def test_weight_transform_and_breaks_changes_reuse_layers(tmp_path, counted):
+    cfg = write_cfg(tmp_path, demo_raw())
+    log = _run(cfg, tmp_path / "cold")
+    assert log["slope_deg"].startswith("stored") and log["dist_water_m"].startswith("stored")
+    assert counted == {"slope": 1, "distance": 1}
+    for i, change in enumerate([["--set", "criteria.slope.weight=0.5"],
+                                ["--set", "criteria.water_access.transform.upper=80000"],
+                                ["--set", "classes.breaks=[0.1, 0.3, 0.5, 0.7]"]]):
+        log = _run(cfg, tmp_path / f"warm{i}", *change)
+        assert log["slope_deg"].startswith("hit") and log["dist_water_m"].startswith("hit"), change
+    assert counted == {"slope": 1, "distance": 1}  # never recomputed
+    # The same config from the cache writes the same bytes as without any cache.
+    _run(cfg, tmp_path / "warm_same")
+    assert main(["run", str(cfg), *ARGS, "--no-cache", "--output-dir", str(tmp_path / "nocache")]) == 0
+    for name in ("suitability.tif", "slope_deg.tif", "dist_water_m.tif"):
+        assert _equal(tmp_path / "cold", tmp_path / "nocache", name)
+        assert _equal(tmp_path / "warm_same", tmp_path / "nocache", name)
+    assert counted == {"slope": 2, "distance": 2}  # --no-cache computes
+
+
+def test_upstream_changes_recompute(tmp_path, counted):
+    raw = demo_raw()
+    work = tmp_path / "data"
+    work.mkdir()
+    shutil.copy(DATA / "dem_5arcmin.tif", work / "dem.tif")
+    raw["inputs"]["elevation_m"]["raster"] = str(work / "dem.tif")
+    cfg = write_cfg(tmp_path, raw)
+    _run(cfg, tmp_path / "a")
+    # A changed input file: slope recomputed, distance (which does not read the DEM) reused.
+    with rasterio.open(work / "dem.tif", "r+") as ds:
+        arr = ds.read(1)
+        arr[10, 10] += 100
+        ds.write(arr, 1)
+    log = _run(cfg, tmp_path / "b")
+    assert log["slope_deg"].startswith("stored") and log["dist_water_m"].startswith("hit")
+    # A changed layer parameter, and a changed grid.
+    log = _run(cfg, tmp_path / "c", "--set", "layers.dist_water_m.max_km=100")
+    assert log["dist_water_m"].startswith("stored") and log["slope_deg"].startswith("hit")
+    log = _run(cfg, tmp_path / "d", "--set", "grid.buffer_m=20000")
+    assert log["slope_deg"].startswith("stored")
+    assert counted == {"slope": 3, "distance": 3}
+
+
+def test_interrupted_entry_is_recomputed_and_clear(tmp_path, counted, capsys):
+    cfg = write_cfg(tmp_path, demo_raw())
+    _run(cfg, tmp_path / "a")
+    cache = tmp_path / "cache"
+    manifests = sorted(cache.glob("??/*.json"))
+    assert len(manifests) == 2
+    # As if the run stopped after the GeoTIFF and before its manifest: the entry must not be trusted.
+    manifests[0].unlink()
+    log = _run(cfg, tmp_path / "b")
+    assert sorted(v.split()[0] for k, v in log.items() if k != "in_sanjiangyuan") == ["hit", "stored"]
+    # A damaged GeoTIFF (size differs from the manifest) is recomputed too.
+    tif = manifests[1].with_suffix(".tif")
+    tif.write_bytes(tif.read_bytes()[:100])
+    log = _run(cfg, tmp_path / "c")
+    assert sorted(v.split()[0] for k, v in log.items() if k != "in_sanjiangyuan") == ["hit", "stored"]
+    assert counted == {"slope": 2, "distance": 2}
+    capsys.readouterr()
+    raw = demo_raw()
+    raw["cache"] = {"folder": str(cache)}
+    assert main(["cache", "clear", str(write_cfg(tmp_path, raw))]) == 0
+    assert "removed 2 cached layers" in capsys.readouterr().out
+    assert not list(cache.glob("??/*"))
