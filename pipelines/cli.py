@@ -43,10 +43,22 @@ def _parser() -> argparse.ArgumentParser:
                         help="override a config value, e.g. --set grid.resolution_m=5000 (repeatable)")
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
 
+    def with_compute(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--scheduler", metavar="NAME",
+                        help="threads (default), processes, local_cluster, or a scheduler address tcp://host:8786 "
+                             "(overrides the config's compute block)")
+        sp.add_argument("--workers", type=int, metavar="N", help="number of workers (threads, processes or "
+                        "LocalCluster worker processes)")
+        sp.add_argument("--no-cache", action="store_true", help="neither read nor write the derived-layer cache")
+
     v = sub.add_parser("validate", help="check a config and its inputs without reading any pixel")
     with_config(v)
+    v.add_argument("--deep", action="store_true",
+                   help="also read every block of every raster input and every feature of every vector input, "
+                        "and name the file and window of the first bad block")
     r = sub.add_parser("run", help="run a config and write its outputs")
     with_config(r)
+    with_compute(r)
     r.add_argument("--dry-run", action="store_true",
                    help="print the grid, inputs, layer DAG, chunking, memory estimate and outputs; compute nothing")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -59,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     rr.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     rr.add_argument("--json", action="store_true", help="print progress and results as JSON lines")
     rr.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
+    with_compute(rr)
+    c = sub.add_parser("cache", help="manage the derived-layer cache")
+    c.add_argument("action", choices=["clear", "info"], help="clear: delete every cached layer; info: where and "
+                   "how much")
+    c.add_argument("config", type=Path, nargs="?", help="use this config's cache folder (default: the default "
+                   "folder, $SUITABILITY_CACHE_DIR or ~/.cache/suitability)")
+    c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     d = sub.add_parser("diff", help="what changed between two runs (config, inputs, versions, outputs)")
     d.add_argument("run_a", type=Path)
     d.add_argument("run_b", type=Path)
@@ -79,6 +98,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("suitability: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as e:
+        # A full disk, a vanished network share, permissions: not a bug, and every output is written atomically,
+        # so the previous outputs are intact.
+        if args.debug:
+            traceback.print_exc()
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"suitability: error: cannot write or read a file{where}: {e.strerror or e}; previous outputs "
+              "are unchanged", file=sys.stderr)
+        return EXIT_FAILURE
     except SuitabilityError as e:
         if args.debug:
             traceback.print_exc()
@@ -106,7 +134,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         print("\n".join(lines) if lines else "no differences in config, inputs, versions, weights or outputs")
         return EXIT_OK
 
+    if args.command == "cache":
+        return _cache_command(args)
+
     overrides = list(getattr(args, "overrides", []))
+    if getattr(args, "scheduler", None) or getattr(args, "workers", None) is not None:
+        from .compute import cli_overrides
+
+        overrides += cli_overrides(args.scheduler, args.workers)
+    if getattr(args, "no_cache", False):
+        overrides.append("cache.enabled=false")
     if getattr(args, "output_dir", None) is not None:
         overrides.append(f"outputs.folder={json.dumps(str(args.output_dir.resolve()))}")
     if args.command == "rerun":
@@ -118,18 +155,25 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .run import build
 
     plan = build_plan(loaded)
-    built = build(plan, dry_run=args.command == "validate" or getattr(args, "dry_run", False))
-    if args.command == "validate":
-        print(f"{args.config}: ok ({len(plan.nodes)} inputs and layers, {len(plan.config.criteria)} criteria; "
-              f"grid {built.grid.describe()})")
-        return EXIT_OK
-    if getattr(args, "dry_run", False):
+    if args.command == "validate" or getattr(args, "dry_run", False):
+        built = build(plan, dry_run=True)
+        if args.command == "validate":
+            if args.deep:
+                _deep_check(plan, built)
+            print(f"{args.config}: ok ({len(plan.nodes)} inputs and layers, {len(plan.config.criteria)} criteria; "
+                  f"grid {built.grid.describe()})" + ("; every block and feature read" if args.deep else ""))
+            return EXIT_OK
         _print_dry_run(built)
         return EXIT_OK
+    from .compute import scheduler
     from .publish import run_and_publish
 
     events = _JsonEvents() if args.json else None
-    record = run_and_publish(built, show_progress=not (args.quiet or args.json), events=events)
+    echo = (lambda s: None) if args.quiet else None
+    with scheduler(loaded.config.compute, echo=echo) as info:
+        built = build(plan)
+        built.compute = info.as_record()
+        record = run_and_publish(built, show_progress=not (args.quiet or args.json), events=events)
     assets = {k: v for k, v in record["assets"].items() if "raster:bands" in v}
     warnings_ = record["properties"]["suitability:warnings"]
     if args.json:
@@ -146,6 +190,44 @@ def _dispatch(args: argparse.Namespace) -> int:
         for w in warnings_:
             print(f"warning: {w}", file=sys.stderr)
     return EXIT_OK
+
+
+def _cache_command(args: argparse.Namespace) -> int:
+    from .cache import cache_folder, clear, default_folder
+
+    if args.config is not None:
+        from . import config as cfgmod
+
+        folder = cache_folder(cfgmod.load(args.config))
+    else:
+        folder = default_folder()
+    if args.action == "clear":
+        n = clear(folder)
+        print(f"removed {n} cached layer{'s' if n != 1 else ''} from {folder}")
+    else:
+        files = list(folder.glob("??/*.tif")) if folder.is_dir() else []
+        size = sum(f.stat().st_size for f in files)
+        print(f"{folder}: {len(files)} cached layers, {size / 2**20:.1f} MiB")
+    return EXIT_OK
+
+
+def _deep_check(plan, built) -> None:
+    """Read every block of every raster input and every feature of every vector input (validate --deep)."""
+    from rasters.deep_check import check_raster
+    from rasters.errors import InputDataError
+    from vectors.deep_check import check_vector
+
+    from .config import RasterInput
+
+    loaded = plan.loaded
+    for name, inp in plan.config.inputs.items():
+        try:
+            if isinstance(inp, RasterInput):
+                check_raster(loaded.resolve(inp.raster), band=inp.band)
+            else:
+                check_vector(loaded.resolve(inp.vector), layer=inp.layer)
+        except InputDataError as e:
+            raise InputDataError(f"{loaded.path}: inputs.{name}: {e}") from None
 
 
 def _rerun_config(args: argparse.Namespace, overrides: list[str]):

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from rasters.errors import ConfigError, did_you_mean
 
 from .base import Strict
+from .cache import CacheSpec
+from .compute import ComputeSpec
 from .layers import LAYER_TAGS, Layer
 
 
@@ -59,6 +61,8 @@ class RasterInput(Strict):
         "nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode", "min", "max", "med"
     ] = Field("bilinear", description="bilinear for continuous data, nearest or mode for categories")
     units: str = Field("", description="units of the values, recorded in outputs (e.g. 'm')")
+    allow_remote: bool = Field(False, description="accept a /vsicurl/ (or other network /vsi) path")
+    allow_vrt: bool = Field(False, description="accept a GDAL VRT (it can point at any file or URL)")
 
 
 class VectorInput(Strict):
@@ -66,6 +70,8 @@ class VectorInput(Strict):
     layer: str | None = Field(None, description="layer name inside the file (required when it has several)")
     where: str | None = Field(None, description="OGR SQL attribute filter, e.g. \"name_zh IN ('玛多县')\"")
     label: str | None = Field(None, description="what the layer is, shown in outputs (say SYNTHETIC/approximate)")
+    allow_remote: bool = Field(False, description="accept a /vsicurl/ (or other network /vsi) path")
+    allow_vrt: bool = Field(False, description="accept an OGR VRT (it can point at any file or URL)")
 
 
 def _input_kind(v: Any) -> str | None:
@@ -224,6 +230,91 @@ class Conflicts(Strict):
     unsuitable_classes: list[int] = Field([1], description="suitability classes counted as unsuitable")
 
 
+class RelocationScenario(Strict):
+    name: str
+    share: float | dict[str, float] | None = Field(None, description="share of each source's people (0-1), or "
+                                                   "per group, e.g. {herders: 0.2}")
+    numbers: dict[str, float] | None = Field(None, description="people per source (instead of a share)")
+
+
+class RelocationCost(Strict):
+    per_minute: float = Field(1.0, ge=0, description="cost per minute of travel from the source seat")
+    per_suitability_loss: float = Field(0.0, ge=0, description="cost per unit of (1 - destination suitability)")
+    leave_prefecture: float = Field(0.0, ge=0, description="cost per person moving to another prefecture")
+    per_metre_gain: float = Field(0.0, ge=0, description="cost per metre of altitude gained")
+
+
+class Relocation(Strict):
+    """Who moves from very high-altitude counties, where to, within water/land/service limits (an LP)."""
+
+    counties: str = Field(description="vector input of counties (sources are flagged among them)")
+    name: str = Field("name_zh", description="county name attribute")
+    prefecture: str | None = Field("prefecture", description="prefecture attribute (for the leave-prefecture cost)")
+    census_csv: Path = Field(description="CSV with name_zh, population_2020 and source per county")
+    dem: str = Field(description="elevation layer in metres")
+    friction: str = Field(description="friction layer (min/m) for travel times")
+    seat_lon: str = "seat_lon"
+    seat_lat: str = "seat_lat"
+    rule: dict[str, Any] | None = Field(None, description="flag rule {combine: all|any|at_least, conditions: "
+                                        "['seat_elevation_m >= 4000', ...]}; default: seat >= 4000 m, density < 1, "
+                                        "half the land >= 4000 m")
+    province_centre: str = Field("西宁市城中区", description="county whose seat is the provincial centre")
+    destinations: list[str] = Field(description="vector inputs of candidate destination towns (points)")
+    destination_name: str = Field("name_zh", description="name attribute of destination points")
+    destination_max_elevation_m: float | None = Field(3500.0, description="drop destinations above this")
+    catchment_minutes: float = Field(60.0, gt=0, description="a destination's land: cells it reaches first within")
+    top_classes: list[int] = Field([4, 5], description="suitability classes counted as land for newcomers")
+    density_per_km2: float = Field(10_000.0, gt=0)
+    cost: RelocationCost = Field(default_factory=RelocationCost)
+    max_share: float = Field(1.0, gt=0, le=1, description="largest share of a source's movers in one destination")
+    min_group: float | None = Field(None, gt=0, description="smallest viable group in a destination (MILP)")
+    scenarios: list[RelocationScenario] = Field(description="e.g. 20 %, 50 % and 100 % of the people")
+
+
+class Ranking(Strict):
+    method: Literal["weighted_sum", "topsis"] = "topsis"
+    normalise: Literal["minmax", "vector"] = "vector"
+    columns: dict[str, float | dict[str, Any]] = Field(
+        description="column -> weight, or {weight, direction: benefit|cost}; columns of the zonal table: "
+        "suitability_mean, suitability_p90, crit_<criterion>_mean, class5_high_km2, <layer>_at_site ..."
+    )
+
+
+class Regions(Strict):
+    n: int = Field(ge=1, description="number of new regions to locate (may be well above 30)")
+    region_area_km2: tuple[float, float] = Field(description="smallest and largest area of one region")
+    total_area_km2: float | None = Field(None, gt=0, description="stop when the regions reach this total")
+    min_distance_km: float = Field(0.0, ge=0, description="smallest distance between regions")
+    max_distance_km: float | None = Field(None, gt=0, description="largest distance to the nearest other region")
+    compactness: float = Field(0.5, ge=0, le=1, description="0 = any shape, 1 = as compact as possible")
+    within: str | None = Field(None, description="polygon vector input: search only inside it")
+    avoid: str | None = Field(None, description="vector input of existing towns to keep away from")
+    avoid_km: float = Field(0.0, ge=0)
+    min_suitability: float | None = Field(None, ge=0, le=1)
+    seed: int = 0
+
+
+class Sensitivity(Strict):
+    changes: list[float] = Field([-0.2, -0.1, 0.1, 0.2], description="one-at-a-time relative weight changes")
+    draws: int = Field(200, ge=10, description="Monte Carlo weight draws")
+    concentration: float = Field(50.0, gt=0, description="Dirichlet concentration around the weights")
+    seed: int = 0
+    top_k: int = Field(5, ge=1)
+    robust_share: float = Field(0.95, gt=0, le=1, description="share of draws in the top k to call it robust")
+
+
+class Sites(Strict):
+    """Rank candidate towns, locate new regions, and test the stability of the ranking."""
+
+    candidates: list[str] = Field(description="vector inputs of candidate towns (points) or sites (polygons)")
+    name: str = Field("name_zh", description="name attribute of the candidates")
+    catchment_m: float = Field(10_000.0, gt=0, description="radius of a point candidate's catchment")
+    point_layers: list[str] = Field(default_factory=list, description="layers sampled at each site (e.g. travel)")
+    ranking: Ranking
+    regions: Regions | None = None
+    sensitivity: Sensitivity | None = None
+
+
 class Report(Strict):
     """report.html: maps, weights, tables and provenance in one self-contained file."""
 
@@ -248,6 +339,10 @@ class Config(Strict):
     carrying: Carrying | None = None
     conflicts: Conflicts | None = None
     report: Report = Field(default_factory=Report)
+    compute: ComputeSpec = Field(default_factory=ComputeSpec)
+    cache: CacheSpec = Field(default_factory=CacheSpec)
+    relocation: Relocation | None = None
+    sites: Sites | None = None
 
     @field_validator("inputs", "criteria")
     @classmethod
@@ -287,6 +382,8 @@ class LoadedConfig:
         if w is not None and w.synthetic_allocation is not None:
             csv = self.resolve(w.synthetic_allocation.population_csv)
             d["water"]["synthetic_allocation"]["population_csv"] = str(csv)
+        if self.config.relocation is not None:
+            d["relocation"]["census_csv"] = str(self.resolve(self.config.relocation.census_csv))
         return d
 
     def sha256(self) -> str:
@@ -294,6 +391,9 @@ class LoadedConfig:
         (``--output-dir``, ``rerun``) has the same hash."""
         d = self.resolved_dict()
         d["outputs"].pop("folder")
+        # Where and how it is computed never changes a value (bit-identical on every scheduler, cache or not).
+        d.pop("compute", None)
+        d.pop("cache", None)
         text = json.dumps(d, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -18,6 +18,7 @@ from suitability.overlay import make_overlay
 from suitability.transforms import make_transform
 
 from .config import LoadedConfig, RasterInput, VectorInput
+from .input_policy import check_input
 
 # Layers the water block adds, usable by criteria, constraints and outputs.layers.
 WATER_LAYERS = ("water_criterion", "water_headroom_per_km2")
@@ -124,6 +125,41 @@ def build_plan(loaded: LoadedConfig, check_files: bool = True) -> Plan:
         ref(cfg.conflicts.settlements, "conflicts.settlements", "vector", "conflicts")
         for i, r in enumerate(cfg.conflicts.red_lines):
             ref(r, f"conflicts.red_lines[{i}]", "vector", "conflicts")
+    rel = cfg.relocation
+    if rel is not None:
+        ref(rel.counties, "relocation.counties", "vector", "relocation")
+        ref(rel.dem, "relocation.dem", "raster", "relocation")
+        ref(rel.friction, "relocation.friction", "raster", "relocation")
+        needed += [rel.dem, rel.friction]
+        for i, d in enumerate(rel.destinations):
+            ref(d, f"relocation.destinations[{i}]", "vector", "relocation")
+        if not cfg.outputs.classes:
+            raise _err(loaded, "relocation", "needs outputs.classes (destination land is counted by class)")
+        if not rel.scenarios:
+            raise _err(loaded, "relocation.scenarios", "name at least one scenario")
+        if check_files and not loaded.resolve(rel.census_csv).exists():
+            raise InputDataError(f"{loaded.path}: relocation.census_csv: {loaded.resolve(rel.census_csv)}: "
+                                 "file not found")
+    st = cfg.sites
+    if st is not None:
+        for i, c in enumerate(st.candidates):
+            ref(c, f"sites.candidates[{i}]", "vector", "sites")
+        for i, n in enumerate(st.point_layers):
+            ref(n, f"sites.point_layers[{i}]", "raster", "sites")
+            needed.append(n)
+        if st.regions is not None:
+            if st.regions.within:
+                ref(st.regions.within, "sites.regions.within", "vector", "sites")
+            if st.regions.avoid:
+                ref(st.regions.avoid, "sites.regions.avoid", "vector", "sites")
+            lo, hi = st.regions.region_area_km2
+            if not 0 < lo <= hi:
+                raise _err(loaded, "sites.regions.region_area_km2", f"need 0 < smallest <= largest, got [{lo}, {hi}]")
+        if not cfg.outputs.classes:
+            raise _err(loaded, "sites", "needs outputs.classes (class areas per site)")
+        if st.sensitivity is not None and cfg.combine.method != "weighted_sum":
+            raise _err(loaded, "sites.sensitivity", "Monte Carlo rasters and rank stability need combine.method "
+                       f"weighted_sum (got {cfg.combine.method})")
     if cfg.report.zones is not None:
         ref(cfg.report.zones, "report.zones", "vector", "report")
     _check_weights(loaded, ref)
@@ -168,6 +204,7 @@ def build_plan(loaded: LoadedConfig, check_files: bool = True) -> Plan:
         for name, inp in cfg.inputs.items():
             attr = "raster" if isinstance(inp, RasterInput) else "vector"
             p = loaded.resolve(getattr(inp, attr))
+            check_input(loaded.path, name, inp, attr, p)
             if not str(p).startswith("/vsi") and not Path(p).exists():
                 raise InputDataError(f"{loaded.path}: inputs.{name}.{attr}: {p}: file not found")
 

@@ -24,8 +24,10 @@ from .config import RasterInput
 from .gpkg_styles import geometry_kind, graduated_qml, single_qml
 from .provenance import make_record
 from .qgis_project import GROUP_ORDER, ProjectLayer, project_xml
+from .relocation_step import run_relocation, write_relocation
 from .report import build_report, report_zones
 from .run import Built, progress, sha256_file
+from .sites_step import run_sites, write_sites
 from .styles import NEUTRAL_RAMP, SUITABILITY_RAMP, classes_qml, continuous_qml
 from .water_step import carrying_table, class_areas_lazy, conflicts_table, write_table
 
@@ -100,7 +102,24 @@ def run_and_publish(built: Built, show_progress: bool = True, events: Any = None
         fitted={c: {"layer": cfg.criteria[c].layer, **_jsonable(t.as_record()), "fitted": c in built.fitted}
                 for c, t in built.transforms.items()},
     )
+    record["properties"]["suitability:cache"] = dict(built.cache_log)
+    record["properties"]["suitability:compute"] = dict(built.compute)
     vector_outputs = write_tables(built, extra_done.get("water_class_areas"))
+    if cfg.sites is not None:
+        t1 = time.perf_counter()
+        built.sites = run_sites(built, loaded.output_folder)
+        vector_outputs += write_sites(built.sites, loaded.output_folder)
+        built.timings["sites_s"] = time.perf_counter() - t1
+    if cfg.relocation is not None:
+        t1 = time.perf_counter()
+        built.relocation = run_relocation(built, loaded.output_folder / cfg.outputs.classes,
+                                          loaded.output_folder / cfg.outputs.suitability)
+        vector_outputs += write_relocation(built.relocation, loaded.output_folder)
+        unknown = [n.split(":")[0] for n in built.relocation.notes if "flag unknown" in n]
+        if unknown:
+            built.warnings.append(f"relocation: {len(unknown)} counties could not be judged by the rule (missing "
+                                  f"figures, e.g. census population): {', '.join(unknown)}")
+        built.timings["relocation_s"] = time.perf_counter() - t1
     write_project(built, outs, stats, vector_outputs)
     if cfg.report.enabled:
         t1 = time.perf_counter()

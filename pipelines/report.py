@@ -265,6 +265,47 @@ def build_report(built, record: dict, outs, extra: dict) -> str:
             keep = [c for c in df.columns if c not in ("lon", "lat", "per_capita_source")][:12]
             sections.append((fname[:-4], heading, table(df[keep].to_dict("records"))))
 
+    # Sites and stability
+    sites = getattr(built, "sites", None)
+    if sites is not None:
+        t = sites.ranking.sort_values("rank")
+        cols = [c for c in ("rank", "name", "origin", "score", "suitability_mean", "reasons",
+                            "stability_by_suitability", "p_top_k_by_suitability", "sensitive_to_weights",
+                            "position_is_approximate") if c in t.columns]
+        body = (f"<p>Ranking by {html.escape(cfg.sites.ranking.method)} over "
+                f"{html.escape(', '.join(cfg.sites.ranking.columns))}; candidates and new regions side by side."
+                "</p>" + table(t[cols].head(40).to_dict("records")))
+        sections.append(("sites", "城镇选址排序 Site ranking", body))
+        if sites.verdict is not None:
+            mc = folder / "mc_suitability_cv.tif"
+            body = (f"<p>{cfg.sites.sensitivity.draws} Dirichlet weight draws (concentration "
+                    f"{cfg.sites.sensitivity.concentration}, seed {cfg.sites.sensitivity.seed}) and one-at-a-time "
+                    "changes of each weight; sites ranked by the mean suitability of their catchment.</p>")
+            if mc.exists():
+                body += img(map_continuous(mc, "变异系数 Coefficient of variation of suitability", zones, None,
+                                           cmap="magma_r"), "Monte Carlo CV map")
+            body += table(sites.verdict.sort_values("base_rank").head(20).to_dict("records"))
+            sections.append(("sensitivity", "稳定性 Sensitivity and stability", body))
+
+    # Relocation
+    rel = getattr(built, "relocation", None)
+    if rel is not None:
+        src = rel.sources
+        cols = [c for c in ("zone", "population", "density_per_km2", "seat_elevation_m", "seat_pio2_kpa",
+                            "share_above_4000_m", "conditions_met", "flag") if c in src.columns]
+        body = "<p>Source counties and the conditions of the rule each meets:</p>" + table(
+            src[cols].to_dict("records"))
+        body += "<p>Scenarios:</p>" + table(rel.comparison.drop(columns=["binding"], errors="ignore")
+                                            .to_dict("records"))
+        last = list(rel.results)[-1]
+        flows = rel.results[last].flows
+        body += f"<p>Flows in scenario {html.escape(last)}:</p>" + table(flows.to_dict("records"))
+        cons = rel.results[last].constraints
+        if "binds" in cons.columns:
+            body += "<p>Binding capacities and what one more unit is worth (LP duals):</p>" + table(
+                cons.loc[cons["binds"].astype(bool)].to_dict("records"))
+        sections.append(("relocation", "搬迁情景 Relocation scenarios", body))
+
     # Provenance
     v = p["suitability:versions"]
     prov = (f"<p>Run <code>{html.escape(p['suitability:run_id'])}</code> at {html.escape(p['datetime'])} from "

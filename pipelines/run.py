@@ -34,6 +34,7 @@ from suitability.weights import direct, rank_weights
 from vectors import io as vio
 from vectors.rasterize import mask as vmask
 
+from .cache import LayerCache
 from .config import RasterInput
 from .layers import Context
 from .plan import Plan
@@ -61,6 +62,10 @@ class Built:
     fitted: list[str] = field(default_factory=list)  # criteria whose parameters were fitted from the data
     weight_set: Any = None  # suitability.weights.WeightSet with the method's details
     water: Any = None  # pipelines.water_step.WaterState when the config has a water block
+    cache_log: dict[str, str] = field(default_factory=dict)  # layer -> hit / stored / not cached (run.json)
+    compute: dict[str, Any] = field(default_factory=dict)  # the scheduler it ran on (pipelines.compute)
+    relocation: Any = None  # pipelines.relocation_step.RelocationResult after a run with a relocation block
+    sites: Any = None  # pipelines.sites_step.SitesResult after a run with a sites block
 
 
 def make_grid(plan: Plan, vectors: dict[str, gpd.GeoDataFrame]) -> Grid:
@@ -101,6 +106,7 @@ def build(plan: Plan, dry_run: bool = False) -> Built:
     layers: dict[str, da.Array] = {}
     units: dict[str, str] = {}
     timings_layers: dict[str, float] = {}
+    cache = LayerCache.for_plan(plan, grid, dry_run=dry_run)
     water = None
 
     for name in plan.order:
@@ -131,7 +137,7 @@ def build(plan: Plan, dry_run: bool = False) -> Built:
         ctx = Context(grid, layers, vectors, warnings_, node.key, dry_run=dry_run)
         try:
             t_layer = time.perf_counter()
-            layers[name], units[name] = cfg.layers[name].build(ctx)
+            layers[name], units[name] = cache.build(name, cfg.layers[name], ctx)
             if time.perf_counter() - t_layer > 0.5:
                 timings_layers[f"layer_{name}_s"] = time.perf_counter() - t_layer
         except ConfigError as e:
@@ -205,6 +211,7 @@ def build(plan: Plan, dry_run: bool = False) -> Built:
     built = Built(plan, grid, vectors, layers, units, criteria, weights, score, classes, scheme, warnings_)
     built.transforms = transforms
     built.water = water
+    built.cache_log = cache.log
     built.weight_set = weight_set
     if cfg.weights.method not in ("direct", "ahp", "rank"):
         built.timings["derive_weights_s"] = timings_weights

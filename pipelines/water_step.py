@@ -109,10 +109,13 @@ def conflicts_table(cfg, vectors: dict, class_raster: da.Array, grid: Grid, sche
 
 
 def write_table(gdf, folder: Path, name: str, style_qml: str | None = None) -> list[Path]:
-    """``name.gpkg`` (layer ``name``, with a default style in layer_styles) and ``name.csv``, written atomically."""
+    """``name.gpkg`` (layer ``name``, with a default style in layer_styles; GeoDataFrames only) and ``name.csv``,
+    written atomically."""
     from .gpkg_styles import write_gpkg_atomic
 
-    paths = [write_gpkg_atomic(gdf, folder / f"{name}.gpkg", name, style_qml)]
+    paths = []
+    if isinstance(gdf, gpd.GeoDataFrame):
+        paths.append(write_gpkg_atomic(gdf, folder / f"{name}.gpkg", name, style_qml))
     csv = folder / f"{name}.csv"
     tmp = csv.with_name(f".{csv.name}.tmp")
     frame = csv_frame(gdf) if isinstance(gdf, gpd.GeoDataFrame) else gdf

@@ -61,7 +61,8 @@ def test_demo_outputs_load_styled_in_qgis(tmp_path):
     # The project: opens, every layer valid, grouped, styled, relative paths, the grid CRS.
     assert project["project"] is True and project["crs_valid"]
     assert project["crs"] == "Custom Albers Equal Area (GRS 1980)"
-    assert list(project["groups"]) == ["Suitability", "Water", "Criteria", "Layers", "Inputs"]
+    assert list(project["groups"]) == ["Suitability", "Sites", "Water", "Criteria", "Layers", "Inputs"]
+    assert by_name_proj(project)["sites_ranking"]["renderer"] == "graduatedSymbol"
     # GeoPackage outputs carry their default style in layer_styles: QGIS applies it on load.
     assert layers["water_zones.gpkg"]["renderer"] == "graduatedSymbol" and layers["water_zones.gpkg"]["labels"]
     assert layers["water_zones.gpkg"]["features"] == 44
