@@ -263,13 +263,20 @@ class RasterOutput:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
 class _Target:
-    out: RasterOutput
-    tmp: Path
-    dataset: Any
-    lock: threading.Lock
-    cog_tmp: Path | None = None
+    """The writable end of one output for ``dask.array.store``.
+
+    Deliberately a plain class, not a dataclass: dask looks inside dataclasses (and lists, dicts) for dask
+    collections, and this object refers to the output's own dask array. As a dataclass, every store task
+    depended on the whole array, which was then held in memory until the end: memory grew with the raster
+    (about one block per block written), not with the chunk size.
+    """
+
+    __slots__ = ("out", "tmp", "dataset", "lock", "cog_tmp")
+
+    def __init__(self, out: RasterOutput, tmp: Path, dataset: Any, lock: threading.Lock,
+                 cog_tmp: Path | None = None):
+        self.out, self.tmp, self.dataset, self.lock, self.cog_tmp = out, tmp, dataset, lock, cog_tmp
 
     def __setitem__(self, key: tuple[slice, slice], block: np.ndarray) -> None:
         rows, cols = key

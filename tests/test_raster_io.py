@@ -198,3 +198,37 @@ def test_rotated_transform(tmp_path):
     p = write_tif(tmp_path / "rot.tif", np.ones((4, 4), np.float32), Affine(1, 0.2, 95, 0.1, -1, 36), "EPSG:4326")
     with pytest.raises(InputDataError, match="rotated"):
         io.read(p, GRID)
+
+
+def test_write_memory_is_bounded_by_chunks_not_raster(tmp_path):
+    """Writing a 256 MiB raster (64 blocks of 4 MiB) must not hold it in memory. Peak RSS is measured in a fresh
+    process against the same process writing a 16-block raster: the difference must stay far below the
+    192 MiB the extra 48 blocks weigh (it was about 390 MiB when the store target was a dataclass that made
+    dask wait for the whole array)."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    script = textwrap.dedent('''
+        import resource, sys
+        import numpy as np
+        from pathlib import Path
+        from rasters.blocks import grid_blocks
+        from rasters.grid import Grid
+        from rasters import io
+        n = int(sys.argv[1])
+        g = Grid.from_bounds((0, 0, n * 90, n * 90), 90, "EPSG:32647", chunk_size=1024)
+        def blk(grid, w):
+            rng = np.random.default_rng(int(w.row_off * 7 + w.col_off))
+            return rng.random((int(w.height), int(w.width)), dtype=np.float32)
+        arr = grid_blocks(blk, g, np.float32, name="rnd")
+        io.write_many([io.RasterOutput(arr, Path(sys.argv[2]), nodata=float("nan"))], g, cog=False)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    ''')
+    peaks = []
+    for n in (4096, 8192):
+        r = subprocess.run([sys.executable, "-c", script, str(n), str(tmp_path / f"{n}.tif")], capture_output=True,
+                           text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+        peaks.append(int(r.stdout.strip().splitlines()[-1]))
+    assert peaks[1] - peaks[0] < 100, peaks
