@@ -165,3 +165,20 @@ def test_feet_grid_distances_are_in_metres():
     ft = g.linear_unit_m
     assert ft == pytest.approx(0.3048006, rel=1e-6)
     assert_close_to(euclidean_distance(f, g), scipy_edt(f, 100 * ft, 100 * ft))
+
+
+def test_tall_grids_use_the_wide_column_pass():
+    """Grids of 65,535 rows or more do not fit the uint16 column pass: the int32 path gives scipy's answer."""
+    from scipy import ndimage
+
+    from rasters.distance import _column_pass, euclidean_distance
+
+    h = 65_600
+    feats = np.zeros((h, 3), bool)
+    feats[10, 1] = True
+    feats[h - 5, 0] = True
+    assert _column_pass(feats).dtype == np.int32 and _column_pass(feats[:1000]).dtype == np.uint16
+    g = Grid.from_bounds((0, 0, 3 * 30.0, h * 30.0), 30.0, "EPSG:32647", chunk_size=1024)
+    ours = euclidean_distance(feats, g)
+    ref = ndimage.distance_transform_edt(~feats, sampling=(30.0, 30.0)).astype(np.float32)
+    np.testing.assert_allclose(ours, ref, rtol=1e-6)
