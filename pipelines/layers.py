@@ -14,7 +14,7 @@ from typing import Annotated, Literal, NamedTuple
 import dask.array as da
 import geopandas as gpd
 import numpy as np
-from pydantic import Field
+from pydantic import Field, StrictFloat, StrictInt, model_validator
 
 from rasters.cost import travel_time
 from rasters.distance import euclidean_distance
@@ -22,6 +22,7 @@ from rasters.errors import ConfigError
 from rasters.friction import combine_speeds, speed_from_slope_table, tobler_speed_kmh
 from rasters.grid import Grid
 from rasters.terrain import aspect, relief, slope
+from suitability.grades import GradeRules, as_float32
 from vectors.rasterize import mask as vector_mask
 from vectors.rasterize import rasterize
 
@@ -285,11 +286,91 @@ class RasterizeLayer(Strict):
         return 0
 
 
+class GradeBreaksSpec(Strict):
+    """Base grade of a ``grades`` layer from breaks on one layer (grade 1 = most suitable)."""
+
+    layer: str = Field(description="layer to grade, e.g. slope_deg")
+    breaks: list[float] = Field(description="n - 1 increasing breaks in the layer's units, e.g. [3, 8, 15, 25] degrees")
+    closed: Literal["left", "right"] = Field(
+        "left", description="left: a value on a break goes to the grade above (3° is in [3, 8)); right: below"
+    )
+    direction: Literal["increasing", "decreasing"] = Field(
+        "increasing", description="increasing: grade 1 for the smallest values (slope); decreasing: for the largest"
+    )
+    source: str = Field("", description="the standard the numbers come from")
+
+
+class GradeMatrixSpec(Strict):
+    """Base grade of a ``grades`` layer from two grade layers: table[row grade - 1][column grade - 1]."""
+
+    rows: str = Field(description="layer of grades 1..n_rows (e.g. a land grade); 0 or NaN = no data")
+    columns: str = Field(description="layer of grades 1..n_columns (e.g. a water grade); 0 or NaN = no data")
+    table: list[list[StrictInt | StrictFloat]] = Field(
+        description="one row per row grade, one output grade 1..n per column"
+    )
+    n_rows: int | None = Field(None, description="check: the number of row grades (the table's row count)")
+    n_columns: int | None = Field(None, description="check: the number of column grades (each row's length)")
+    source: str = Field("", description="the standard the table comes from")
+
+
+class GradeStepSpec(Strict):
+    """One adjustment of a ``grades`` layer: lower by k grades, or force grade g, where a condition holds."""
+
+    where: str = Field(description="condition over layer names, e.g. 'elevation_m >= 3500 and elevation_m < 5000'")
+    lower: StrictInt | StrictFloat | None = Field(
+        None, description="grades to lower by (1 = one grade worse; negative raises)"
+    )
+    force: StrictInt | StrictFloat | None = Field(None, description="the grade to set (e.g. n, the lowest)")
+    source: str = Field("", description="the standard the rule comes from")
+
+
+class GradesLayer(Strict):
+    """A grade table (双评价 style) as a float32 layer of grades 1..n, 1 = most suitable, NaN = no data:
+    a base grade from ``base`` breaks or a two-factor ``matrix``, then the ``adjust`` steps in order, then clamp to
+    1..n (``suitability.grades``). Reclass it into a criterion, write it, or use it in constraints."""
+
+    type: Literal["grades"]
+    base: GradeBreaksSpec | None = Field(None, description="base grade from breaks on one layer")
+    matrix: GradeMatrixSpec | None = Field(None, description="base grade from two grade layers (instead of base)")
+    adjust: list[GradeStepSpec] = Field(default_factory=list, description="adjustments, applied in this order")
+    n: int | None = Field(None, ge=2, le=255, description="number of grades (default: breaks + 1)")
+    nodata: Literal["any", "base"] = Field(
+        "any", description="any: no data where any layer the rules name is NaN; base: only the base layer(s)"
+    )
+    labels: list[str] | None = Field(None, description="one label per grade, grade 1 first (e.g. 高 .. 低)")
+    source: str = Field("", description="the standard the table follows")
+
+    @model_validator(mode="after")
+    def _valid_rules(self) -> GradesLayer:
+        self.rules()  # a ConfigError is a ValueError: reported at layers.<name> with the key inside the rules
+        return self
+
+    def rules(self) -> GradeRules:
+        return GradeRules.from_dict(self.model_dump(exclude={"type"}))
+
+    def refs(self) -> list[Ref]:
+        if self.base is not None:
+            out = [Ref(self.base.layer, "base.layer", "raster")]
+        else:
+            out = [Ref(self.matrix.rows, "matrix.rows", "raster"), Ref(self.matrix.columns, "matrix.columns", "raster")]
+        for i, step in enumerate(self.rules().adjust):
+            out += [Ref(name, f"adjust[{i}].where", "raster") for name in sorted(step.names)]
+        return out
+
+    def build(self, ctx: Context) -> tuple[da.Array, str]:
+        rules = self.rules()
+        grades = rules.apply({name: ctx.layers[name] for name in rules.names})
+        return as_float32(grades), f"grade 1-{rules.n} (1 = most suitable)"
+
+    def memory_bytes(self, grid: Grid) -> int:
+        return 0
+
+
 LAYER_TYPES = (SlopeLayer, AspectLayer, ReliefLayer, BandsLayer, DistanceLayer, FrictionLayer, TravelTimeLayer,
-               RasterizeLayer)
+               RasterizeLayer, GradesLayer)
 LAYER_TAGS = tuple(t.model_fields["type"].annotation.__args__[0] for t in LAYER_TYPES)
 Layer = Annotated[
     SlopeLayer | AspectLayer | ReliefLayer | BandsLayer | DistanceLayer | FrictionLayer | TravelTimeLayer
-    | RasterizeLayer,
+    | RasterizeLayer | GradesLayer,
     Field(discriminator="type"),
 ]
