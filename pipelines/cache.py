@@ -147,7 +147,8 @@ class LayerCache:
         inp = self.plan.config.inputs[name]
         attr = "raster" if hasattr(inp, "raster") else "vector"
         path = self.plan.loaded.resolve(getattr(inp, attr))
-        if not path.is_file():  # /vsi paths and folders: no stable content hash, so no caching downstream
+        # /vsi paths and URLs (kept as str) and folders: no stable content hash, so no caching downstream
+        if not isinstance(path, Path) or not path.is_file():
             return None
         files = [path] + ([path.with_suffix(s) for s in _SIDECARS if path.with_suffix(s).is_file()]
                           if path.suffix.lower() == ".shp" else [])

@@ -170,7 +170,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     events = _JsonEvents() if args.json else None
     echo = (lambda s: None) if args.quiet else None
-    with scheduler(loaded.config.compute, echo=echo) as info:
+    from .input_policy import inputs_named
+
+    # inputs_named: a block read failing inside a task (fitting, cached layers, the write) names its input's key.
+    with scheduler(loaded.config.compute, echo=echo) as info, inputs_named(loaded):
         built = build(plan)
         built.compute = info.as_record()
         record = run_and_publish(built, show_progress=not (args.quiet or args.json), events=events)

@@ -8,17 +8,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rasters.errors import ConfigError, did_you_mean
 
 from .base import Strict
 from .cache import CacheSpec
 from .compute import ComputeSpec
+from .input_policy import is_virtual
 from .layers import LAYER_TAGS, Layer
 
 
@@ -54,8 +66,17 @@ class GridSpec(Strict):
 
 
 # ------------------------------------------------------------------------------------------------ inputs
+def _pathlike(v: Any) -> Any:
+    return os.fspath(v) if isinstance(v, os.PathLike) else v
+
+
+# A string, not a Path: Path folds "//", which turns "/vsicurl/https://host/x.tif" into "/vsicurl/https:/host/x.tif".
+InputPath = Annotated[str, BeforeValidator(_pathlike)]
+
+
 class RasterInput(Strict):
-    raster: Path = Field(description="path to any GDAL raster (relative to the config file)")
+    raster: InputPath = Field(description="path to any GDAL raster (relative to the config file); a GDAL virtual "
+                              "path such as /vsicurl/https://... is kept verbatim")
     band: int = Field(1, ge=1)
     resampling: Literal[
         "nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode", "min", "max", "med"
@@ -63,15 +84,20 @@ class RasterInput(Strict):
     units: str = Field("", description="units of the values, recorded in outputs (e.g. 'm')")
     allow_remote: bool = Field(False, description="accept a /vsicurl/ (or other network /vsi) path")
     allow_vrt: bool = Field(False, description="accept a GDAL VRT (it can point at any file or URL)")
+    allow_ballpark: bool = Field(False, description="accept a legacy Chinese datum (Beijing 1954, Xian 1980, New "
+                                 "Beijing) that PROJ can only shift to the grid's datum by a ballpark (~100 m errors)")
 
 
 class VectorInput(Strict):
-    vector: Path = Field(description="path to any OGR vector (GeoPackage, Shapefile, GeoJSON)")
+    vector: InputPath = Field(description="path to any OGR vector (GeoPackage, Shapefile, GeoJSON); a GDAL virtual "
+                              "path such as /vsicurl/https://... is kept verbatim")
     layer: str | None = Field(None, description="layer name inside the file (required when it has several)")
     where: str | None = Field(None, description="OGR SQL attribute filter, e.g. \"name_zh IN ('玛多县')\"")
     label: str | None = Field(None, description="what the layer is, shown in outputs (say SYNTHETIC/approximate)")
     allow_remote: bool = Field(False, description="accept a /vsicurl/ (or other network /vsi) path")
     allow_vrt: bool = Field(False, description="accept an OGR VRT (it can point at any file or URL)")
+    allow_ballpark: bool = Field(False, description="accept a legacy Chinese datum (Beijing 1954, Xian 1980, New "
+                                 "Beijing) that PROJ can only shift to the grid's datum by a ballpark (~100 m errors)")
 
 
 def _input_kind(v: Any) -> str | None:
@@ -362,8 +388,11 @@ class LoadedConfig:
         self.base = path.parent
         self.raw = raw
 
-    def resolve(self, p: Path) -> Path:
-        """A config path made absolute against the config file's folder."""
+    def resolve(self, p: str | Path) -> Path | str:
+        """A config path made absolute against the config file's folder, as a ``Path``; a GDAL virtual or network
+        path (``/vsicurl/https://...``, ``/vsizip/...``, ``https://...``) is returned verbatim as a ``str``."""
+        if is_virtual(str(p)):
+            return str(p)
         p = Path(p).expanduser()
         return p if p.is_absolute() else (self.base / p).resolve()
 

@@ -18,7 +18,7 @@ from suitability.overlay import make_overlay
 from suitability.transforms import make_transform
 
 from .config import LoadedConfig, RasterInput, VectorInput
-from .input_policy import check_input
+from .input_policy import check_datum, check_input
 
 # Layers the water block adds, usable by criteria, constraints and outputs.layers.
 WATER_LAYERS = ("water_criterion", "water_headroom_per_km2")
@@ -205,8 +205,9 @@ def build_plan(loaded: LoadedConfig, check_files: bool = True) -> Plan:
             attr = "raster" if isinstance(inp, RasterInput) else "vector"
             p = loaded.resolve(getattr(inp, attr))
             check_input(loaded.path, name, inp, attr, p)
-            if not str(p).startswith("/vsi") and not Path(p).exists():
+            if isinstance(p, Path) and not p.exists():  # GDAL virtual paths and URLs stay str: GDAL decides
                 raise InputDataError(f"{loaded.path}: inputs.{name}.{attr}: {p}: file not found")
+            check_datum(loaded.path, name, inp, attr, p, cfg.grid.crs)
 
     seen: set[str] = set()
     needed = [n for n in needed if not (n in seen or seen.add(n))]

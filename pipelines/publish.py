@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.array as da
 import geopandas as gpd
 import numpy as np
@@ -22,6 +23,7 @@ from suitability.water import zone_index_raster
 
 from .config import RasterInput
 from .gpkg_styles import geometry_kind, graduated_qml, single_qml
+from .input_policy import inputs_named
 from .provenance import make_record
 from .qgis_project import GROUP_ORDER, ProjectLayer, project_xml
 from .relocation_step import run_relocation, write_relocation
@@ -83,9 +85,22 @@ def run_and_publish(built: Built, show_progress: bool = True, events: Any = None
         index = zone_index_raster(zones, built.grid)
         extra_lazy["class_areas"] = zone_class_areas_km2(index, built.classes, built.grid, n_zones=len(zones),
                                                          n_classes=built.scheme.n_classes, lazy=True)
-    with progress(show_progress, events):
-        stats, extra_list = write_many(outs, built.grid, extra=list(extra_lazy.values()))
-    extra_done = dict(zip(extra_lazy, extra_list, strict=True))
+    # Valid cells of each raster input the outputs read anyway (criteria, expressions, written layers), counted
+    # in the same pass: an input that is nodata everywhere on the grid is named in a warning. Inputs only behind a
+    # cached derived layer are not counted (that would read them again).
+    raster_inputs = [n for n in built.plan.needed if n in cfg.inputs and isinstance(cfg.inputs[n], RasterInput)]
+    # As Delayed, not 0-d dask arrays: dask 2026.8's compute mis-orders results when store arrays (da.store with
+    # compute=False) and other dask arrays are passed in different positions (write_many's threaded path).
+    valid_lazy = [dask.delayed(int)(da.count_nonzero(~da.isnan(built.layers[n]))) for n in raster_inputs]
+    with progress(show_progress, events), inputs_named(loaded):
+        # A block that fails inside a task names only its file: inputs_named adds the input's config key.
+        stats, extra_list = write_many(outs, built.grid, extra=list(extra_lazy.values()) + valid_lazy)
+    valid_counts = extra_list[len(extra_lazy):]
+    extra_done = dict(zip(extra_lazy, extra_list[: len(extra_lazy)], strict=True))
+    for n, count in zip(raster_inputs, valid_counts, strict=True):
+        if int(count) == 0:
+            built.warnings.append(f"inputs.{n}: {loaded.resolve(cfg.inputs[n].raster)}: no valid value on the grid "
+                                  "(nodata everywhere it covers the grid); outputs that use it are nodata")
     built.timings["compute_and_write_s"] = time.perf_counter() - t0
     for o, s in zip(outs, stats, strict=True):
         if s.get("STATISTICS_VALID_PERCENT") == "0":
@@ -278,7 +293,7 @@ def _input_records(built: Built) -> dict[str, Any]:
         attr = "raster" if isinstance(inp, RasterInput) else "vector"
         p = built.plan.loaded.resolve(getattr(inp, attr))
         rec: dict[str, Any] = {"kind": attr, "path": str(p)}
-        if p.is_file():
+        if isinstance(p, Path) and p.is_file():
             rec["sha256"] = sha256_file(p)
         if attr == "vector":
             gdf = built.vectors.get(name)

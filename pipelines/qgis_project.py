@@ -39,7 +39,9 @@ class ProjectLayer:
 GROUP_ORDER = ("Suitability", "Sites", "Relocation", "Water", "Criteria", "Layers", "Inputs")
 
 
-def _rel(path: Path, folder: Path) -> str:
+def _rel(path: Path | str, folder: Path) -> str:
+    if str(path).startswith("/vsi") or "://" in str(path):
+        return str(path)  # a GDAL virtual path or URL, as the config gave it
     rel = os.path.relpath(path, folder)
     return rel if rel.startswith("..") else f"./{rel}"
 

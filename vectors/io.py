@@ -183,7 +183,9 @@ def read(
 
     ``gdf.attrs`` records ``source`` (path), ``layer``, ``repaired`` (number of features that were invalid and
     were repaired) and ``dropped`` (features dropped for a missing/empty geometry, one that repair emptied, or
-    non-finite coordinates after reprojection; features outside ``clip_bounds`` are not counted).
+    non-finite coordinates after reprojection; features outside ``clip_bounds`` are not counted) and
+    ``collections`` (GeometryCollection features reduced to their highest-dimension parts, see
+    ``_open_collections``).
 
     Raises ``InputDataError`` (one line naming the file) for a missing file, a file OGR cannot read, an unknown
     layer name (with the closest valid name), several layers and none named, an empty layer, a layer without
@@ -241,6 +243,7 @@ def read(
         raise InputDataError(f"{p}: layer '{name}' has no geometries (all {n_read} features are empty)")
     gdf = gdf.loc[present]
     gdf = _repair_frame(gdf, repaired)
+    gdf, n_collections = _open_collections(gdf)
     if not gdf.crs.equals(target):
         gdf = gdf.to_crs(target)  # geopandas transforms with always_xy=True
         finite = np.isfinite(gdf.geometry.bounds.to_numpy()).all(axis=1)
@@ -255,8 +258,25 @@ def read(
 
     n_repaired = int(np.count_nonzero(repaired[gdf.index.to_numpy()]))
     gdf = gdf.reset_index(drop=True)
-    gdf.attrs.update({"source": p, "layer": name, "repaired": n_repaired, "dropped": n_dropped})
+    gdf.attrs.update({"source": p, "layer": name, "repaired": n_repaired, "dropped": n_dropped,
+                      "collections": n_collections})
     return gdf
+
+
+def _open_collections(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
+    """GeometryCollection features replaced by their parts of the collection's highest dimension, as one Multi*
+    geometry: a collection of a polygon and a line becomes a MultiPolygon. Every use of a layer (a mask, a
+    polygon rasterized by cell centres, a distance) then sees one kind of geometry, and stray lines or points
+    never burn cells into a polygon mask. Invalid collections were already reduced this way by ``repair``."""
+    geoms = gdf.geometry.values
+    gc = np.asarray(shapely.get_type_id(geoms) == 7)
+    if not gc.any():
+        return gdf, 0
+    fixed = np.asarray(geoms, dtype=object).copy()
+    for k in np.flatnonzero(gc):
+        fixed[k] = _keep_dimension(fixed[k], int(shapely.get_dimensions(fixed[k])), True)
+    gdf = gdf.set_geometry(gpd.GeoSeries(fixed, index=gdf.index, crs=gdf.crs))
+    return gdf.loc[~shapely.is_missing(gdf.geometry.values)], int(gc.sum())
 
 
 def _repair_frame(gdf: gpd.GeoDataFrame, repaired: np.ndarray) -> gpd.GeoDataFrame:
