@@ -6,7 +6,7 @@ import hashlib
 import logging
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -284,11 +284,31 @@ class _EventProgress(Callback):
         self.events.emit("progress", done=len(state["finished"]), total=self.total)
 
 
+@contextmanager
 def progress(enabled: bool, events=None):
-    """A progress bar on stderr for the local scheduler, or JSON-line progress events, or nothing."""
-    if events is not None:
-        return _EventProgress(events)
-    return ProgressBar(minimum=1.0, dt=0.25, out=sys.stderr) if enabled else nullcontext()
+    """A progress bar on stderr (dask's for tasks run here; a block counter for blocks written from a cluster or
+    worker processes), or JSON-line progress events, or nothing."""
+    from rasters import io as rio_mod
+
+    def blocks(done: int, total: int) -> None:
+        if events is not None:
+            events.emit("progress", done=done, total=total, unit="blocks")
+        else:
+            width = 40
+            k = int(width * done / max(total, 1))
+            end = "\n" if done >= total else ""
+            print(f"\r[{'#' * k}{' ' * (width - k)}] {100 * done / max(total, 1):5.1f}% blocks written", end=end,
+                  file=sys.stderr, flush=True)
+
+    local = _EventProgress(events) if events is not None else (
+        ProgressBar(minimum=1.0, dt=0.25, out=sys.stderr) if enabled else nullcontext())
+    previous = rio_mod.block_progress
+    rio_mod.block_progress = blocks if (enabled or events is not None) else None
+    try:
+        with local:
+            yield
+    finally:
+        rio_mod.block_progress = previous
 
 
 def count_nan(arr: da.Array) -> Any:

@@ -16,7 +16,7 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -173,10 +173,21 @@ def _transformer(dst_wkt: str, src_wkt: str) -> Transformer | None:
     return Transformer.from_crs(dst, src, always_xy=True)
 
 
+#: Edge, in source pixels, of the pieces a chunk's source footprint is read in: a source much finer than the grid
+#: (a 30 m DEM sampled onto a 1 km grid) would otherwise be read whole behind every chunk, so memory would follow
+#: the source's resolution instead of the chunk size.
+SOURCE_PIECE = 4096
+
+
 def _sample_window(grid: Grid, window: Window, path: str, band: int, resampling: int, nodata: float | None):
-    """Exact nearest/bilinear sampling of the source at the window's cell centres."""
+    """Exact nearest/bilinear sampling of the source at the window's cell centres.
+
+    The source pixels needed are read in pieces of at most ``SOURCE_PIECE``² (+1 for bilinear's neighbours), so
+    memory is bounded whatever the source's resolution.
+    """
     h, w = int(window.height), int(window.width)
     out = np.full((h, w), np.nan, dtype=np.float32)
+    bilinear = Resampling(resampling) == Resampling.bilinear
     try:
         with rasterio.open(path) as src:
             rows, cols = np.mgrid[0:h, 0:w]
@@ -189,30 +200,49 @@ def _sample_window(grid: Grid, window: Window, path: str, band: int, resampling:
             inside = (fc >= 0) & (fc < src.width) & (fr >= 0) & (fr < src.height) & np.isfinite(fc) & np.isfinite(fr)
             if not inside.any():
                 return out
-            c0 = max(int(np.floor(fc[inside].min())) - 1, 0)
-            r0 = max(int(np.floor(fr[inside].min())) - 1, 0)
-            c1 = min(int(np.floor(fc[inside].max())) + 2, src.width)
-            r1 = min(int(np.floor(fr[inside].max())) + 2, src.height)
-            a = src.read(band, window=Window(c0, r0, c1 - c0, r1 - r0), out_dtype=np.float32)
+            fc, fr = fc[inside], fr[inside]
+            if bilinear:  # on pixel centres: the 2x2 neighbourhood starts at floor(f - 0.5)
+                fx, fy = fc - 0.5, fr - 0.5
+            else:
+                fx, fy = fc, fr
+            x0, y0 = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
+            bx, by = x0.min(), y0.min()
+            piece = (y0 - by) // SOURCE_PIECE * (1 << 32) + (x0 - bx) // SOURCE_PIECE
+            vals = np.full(fx.shape, np.nan, np.float64)
+            order = np.argsort(piece, kind="stable")
+            keys, starts = np.unique(piece[order], return_index=True)
+            bounds = np.append(starts, len(order))
+            for k, key in enumerate(keys):
+                idx = order[bounds[k]: bounds[k + 1]]
+                pr, pc = divmod(int(key), 1 << 32)
+                r_lo, c_lo = by + pr * SOURCE_PIECE, bx + pc * SOURCE_PIECE
+                r_hi, c_hi = r_lo + SOURCE_PIECE + 1, c_lo + SOURCE_PIECE + 1  # +1: bilinear's far neighbours
+                r_lo, c_lo = max(r_lo, 0), max(c_lo, 0)
+                r_hi, c_hi = min(r_hi, src.height), min(c_hi, src.width)
+                a = src.read(band, window=Window(c_lo, r_lo, c_hi - c_lo, r_hi - r_lo), out_dtype=np.float32)
+                if nodata is not None:
+                    a[a == np.float32(nodata)] = np.nan
+                vals[idx] = _sample_piece(a, r_lo, c_lo, fx[idx], fy[idx], x0[idx], y0[idx], bilinear)
     except (RasterioIOError, RasterioError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise InputDataError(f"{path}: cannot read the block for grid window {window.flatten()} ({msg})") from None
-    if nodata is not None:
-        a[a == np.float32(nodata)] = np.nan
-    fc, fr = fc - c0, fr - r0
-    if Resampling(resampling) == Resampling.nearest:
-        ci = np.floor(fc[inside]).astype(np.intp)
-        ri = np.floor(fr[inside]).astype(np.intp)
-        out[inside] = a[ri, ci]
-        return out
-    # Bilinear on pixel centres; neighbours off the source or nodata drop out and the weights renormalise.
-    fx, fy = fc[inside] - 0.5, fr[inside] - 0.5
-    x0, y0 = np.floor(fx).astype(np.intp), np.floor(fy).astype(np.intp)
+    out[inside] = vals.astype(np.float32)
+    return out
+
+
+def _sample_piece(a, r_lo, c_lo, fx, fy, x0, y0, bilinear: bool) -> np.ndarray:
+    """Values at fractional pixel positions from the piece ``a`` whose top-left source pixel is (r_lo, c_lo).
+
+    Nearest: the pixel containing the point. Bilinear: the four pixel centres around it, weights renormalised
+    over the neighbours that exist and are not nodata (as GDAL's warper does with nodata).
+    """
+    if not bilinear:
+        return a[y0 - r_lo, x0 - c_lo].astype(np.float64)
     wx, wy = fx - x0, fy - y0
     acc = np.zeros(fx.shape, np.float64)
     wsum = np.zeros(fx.shape, np.float64)
     for dy, dx, wgt in ((0, 0, (1 - wx) * (1 - wy)), (0, 1, wx * (1 - wy)), (1, 0, (1 - wx) * wy), (1, 1, wx * wy)):
-        yy, xx = y0 + dy, x0 + dx
+        yy, xx = y0 + dy - r_lo, x0 + dx - c_lo
         ok = (yy >= 0) & (yy < a.shape[0]) & (xx >= 0) & (xx < a.shape[1])
         v = np.full(fx.shape, np.nan, np.float64)
         v[ok] = a[yy[ok], xx[ok]]
@@ -222,8 +252,7 @@ def _sample_window(grid: Grid, window: Window, path: str, band: int, resampling:
     vals = np.full(fx.shape, np.nan, np.float64)
     good = wsum > 1e-9
     vals[good] = acc[good] / wsum[good]
-    out[inside] = vals.astype(np.float32)
-    return out
+    return vals
 
 
 def _warp_window(grid: Grid, window: Window, path: str, band: int, resampling: int, nodata: float | None):
@@ -381,7 +410,12 @@ def write_many(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             if kind == "threads":
-                _, stats_done, extra_done = dask.compute(stores, stats, list(extra))
+                # One delayed tuple of everything: dask 2026.8 returns the results of a mixed list of arrays
+                # and delayed objects in the wrong order (a store result, a delayed dict and an array came
+                # back with the last two swapped); packing them into one delayed keeps the order.
+                ns, nt = len(stores), len(stats)
+                (packed,) = dask.compute(dask.delayed(_pack, pure=True)(*stores, *stats, *extra))
+                stats_done, extra_done = list(packed[ns:ns + nt]), list(packed[ns + nt:])
             elif kind == "distributed":
                 stats_done, extra_done = _write_distributed(arrays, targets, list(extra))
             else:
@@ -402,6 +436,10 @@ def write_many(
             for p in (t.tmp, t.cog_tmp):
                 if p is not None and p.exists():
                     p.unlink()
+
+
+def _pack(*items: Any) -> tuple:
+    return items
 
 
 def scheduler_kind() -> str:
@@ -446,6 +484,11 @@ def _merged(arrays: Sequence[da.Array], stats: list[dict]) -> list[dict]:
             for a, s in zip(arrays, stats, strict=True)]
 
 
+#: Called as ``block_progress(done, total)`` after each block written on the distributed and processes paths,
+#: where dask's local progress bar sees nothing (set by the command line; None = silent).
+block_progress: Callable[[int, int], None] | None = None
+
+
 def _write_distributed(arrays: Sequence[da.Array], targets: Sequence[_Target], extra: list) -> tuple[list, list]:
     """Blocks computed on the cluster's workers, written here as they complete (GeoTIFF takes one writer).
 
@@ -462,10 +505,13 @@ def _write_distributed(arrays: Sequence[da.Array], targets: Sequence[_Target], e
     where = {f.key: it[:3] for f, it in zip(block_futs, items, strict=True)}
     stats: list[dict] = [{} for _ in arrays]
     try:
-        for fut in as_completed(block_futs):
+        total = len(block_futs)
+        for done, fut in enumerate(as_completed(block_futs), start=1):
             n, ij, window = where.pop(fut.key)
             _client_write(targets, stats, n, ij, window, fut.result())
             fut.release()
+            if block_progress is not None:
+                block_progress(done, total)
         extra_done = client.gather(extra_futs)
     except BaseException:
         client.cancel(futures)
@@ -496,6 +542,8 @@ def _write_batched(arrays: Sequence[da.Array], targets: Sequence[_Target], extra
         got = dask.compute([it[3] for it in batch], extra if first else [])
         for it, block in zip(batch, got[0], strict=True):
             _client_write(targets, stats, it[0], it[1], it[2], block)
+        if block_progress is not None:
+            block_progress(min(b0 + size, len(items)), len(items))
         if first:
             extra_done = list(got[1])
             first = False

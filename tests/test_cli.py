@@ -324,3 +324,27 @@ def test_output_equal_to_input_refused(tmp_path, capsys):
     code = main(["run", str(cfg), *COARSE, "-q"])
     assert code == 2 and "is also an input" in capsys.readouterr().err
     assert sorted(p.name for p in work.iterdir()) == before
+
+
+def test_block_progress_hook_for_cluster_writes(capsys):
+    """On a cluster dask's local progress bar sees nothing: the writer reports blocks written through a hook,
+    set only inside the progress context and restored after it."""
+    from pipelines.run import progress
+    from rasters import io as rio_mod
+
+    class Events:
+        def __init__(self):
+            self.seen = []
+
+        def emit(self, event, **fields):
+            self.seen.append((event, fields))
+
+    ev = Events()
+    assert rio_mod.block_progress is None
+    with progress(False, ev):
+        rio_mod.block_progress(3, 8)
+    assert rio_mod.block_progress is None
+    assert ev.seen == [("progress", {"done": 3, "total": 8, "unit": "blocks"})]
+    with progress(True):
+        rio_mod.block_progress(8, 8)
+    assert "100.0% blocks written" in capsys.readouterr().err

@@ -232,3 +232,30 @@ def test_write_memory_is_bounded_by_chunks_not_raster(tmp_path):
                            text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
         peaks.append(int(r.stdout.strip().splitlines()[-1]))
     assert peaks[1] - peaks[0] < 100, peaks
+
+
+@pytest.mark.parametrize("resampling", ["nearest", "bilinear"])
+def test_reading_the_source_in_small_pieces_changes_nothing(monkeypatch, resampling):
+    """The source footprint of a chunk is read in pieces (bounded memory for fine sources); pieces of 3 pixels,
+    which put many cells' bilinear neighbours across piece edges, give exactly the single-read result."""
+    whole = io.read(DEM, REF_GRID, resampling=resampling).compute()
+    monkeypatch.setattr(io, "SOURCE_PIECE", 3)
+    pieces = io.read(DEM, REF_GRID, resampling=resampling).compute()
+    np.testing.assert_array_equal(pieces, whole)
+
+
+def test_extras_come_back_in_order():
+    """Extras of mixed kinds (a dask array reduction, a delayed dict) are returned in the order given."""
+    import dask
+    import dask.array as da
+
+    grid = Grid.from_bounds((0, 0, 64, 64), 1, ALBERS, chunk_size=16)
+    arr = da.ones(grid.shape, chunks=16, dtype=np.float32)
+    extras = [dask.delayed(dict)(a=1), da.count_nonzero(arr), dask.delayed(lambda: "third")()]
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        stats, got = io.write_many([io.RasterOutput(arr, Path(d) / "x.tif", nodata=float("nan"))], grid, extra=extras)
+    assert got[0] == {"a": 1} and int(got[1]) == 64 * 64 and got[2] == "third"
+    assert float(stats[0]["STATISTICS_MEAN"]) == 1.0
