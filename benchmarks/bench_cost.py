@@ -4,13 +4,15 @@ Data are SYNTHETIC and deterministic (seeded): a sinusoidal DEM (benchmarks._com
 Tobler walking speed from its slope (numpy gradient), three straight "roads" at 60 km/h, a rectangular
 "lake" barrier, and 50 destinations drawn with a fixed seed. Friction = 0.06 / speed (minutes per metre).
 
-Measured (best of ``--repeat``, after a warm-up that compiles the numba kernel):
+Measured (``--repeat`` times, the three stages alternating, after a warm-up that compiles the numba kernels;
+medians of the per-repeat times and ratios are printed):
   * ``MCP_Geometric(friction, fully_connected=True, sampling=(30, 30)).find_costs(destinations)``;
   * our single-array numba kernel, ``travel_time(numpy friction, ...)``;
   * our tiled dask path, ``travel_time(dask friction, ...)`` + computing its three outputs on the threaded
     scheduler (border-exchange rounds run in this process; reported with the number of rounds and tile solves).
 Prints Mcells/s, the ratio to MCP_Geometric, the largest relative difference between results, and the peak
-RSS of the process after each stage (resource.getrusage; a high-water mark, so later stages include earlier).
+RSS of the process after each stage of the first repeat (resource.getrusage; a high-water mark, so later stages
+include earlier).
 
     python benchmarks/bench_cost.py [--size 2048|4096] [--chunk 512] [--workers 2] [--repeat 3]
 """
@@ -58,13 +60,10 @@ def synthetic_friction(n: int, seed: int = 0) -> tuple[np.ndarray, list[tuple[in
     return friction, dest
 
 
-def best(fn, repeat: int):
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
 
 
 def main() -> None:
@@ -81,45 +80,58 @@ def main() -> None:
     print(f"SYNTHETIC friction {n} x {n} ({cells / 1e6:.1f} Mcells, {CELL_M:g} m), 50 destinations; "
           f"peak RSS after setup {peak_rss_mib():.0f} MiB")
     travel_time(friction[:64, :64], [(1, 1)], cell_size_m=CELL_M)  # compile
+    travel_time(da.from_array(friction[:64, :64], chunks=32), [(1, 1)], cell_size_m=CELL_M).minutes.compute()
 
     f_mcp = np.where(np.isfinite(friction), friction, np.inf)
+    dfr = da.from_array(friction, chunks=a.chunk)
 
     def mcp():
         costs, _ = MCP_Geometric(f_mcp, fully_connected=True, sampling=(CELL_M, CELL_M)).find_costs(dest)
         return costs
 
-    t_mcp, ref = best(mcp, a.repeat)
-    rss_mcp = peak_rss_mib()
-    t_np, res = best(lambda: travel_time(friction, dest, cell_size_m=CELL_M), a.repeat)
-    rss_np = peak_rss_mib()
-
-    dfr = da.from_array(friction, chunks=a.chunk)
-
     def tiled():
         r = travel_time(dfr, dest, cell_size_m=CELL_M)
-        out = da.compute(r.minutes, r.allocation, r.backlink)
-        return r, out
+        return r, da.compute(r.minutes, r.allocation, r.backlink)
 
+    # The three stages alternate within each repeat so that load from other processes on a shared machine hits
+    # them alike; ratios are taken per repeat and their median reported. Peak RSS (a high-water mark) is read
+    # after each stage of the first repeat.
+    times = {"mcp": [], "np": [], "da": []}
+    rss = {}
     with dask.config.set(scheduler="threads", num_workers=a.workers):
-        t_da, (r_da, out_da) = best(tiled, a.repeat)
-    rss_da = peak_rss_mib()
+        for rep in range(a.repeat):
+            t, ref = timed(mcp)
+            times["mcp"].append(t)
+            rss.setdefault("mcp", peak_rss_mib())
+            t, res = timed(lambda: travel_time(friction, dest, cell_size_m=CELL_M))
+            times["np"].append(t)
+            rss.setdefault("np", peak_rss_mib())
+            t, (r_da, out_da) = timed(tiled)
+            times["da"].append(t)
+            rss.setdefault("da", peak_rss_mib())
+            print(f"  repeat {rep + 1}: MCP {times['mcp'][-1]:.3f} s, numpy kernel {times['np'][-1]:.3f} s, "
+                  f"dask {times['da'][-1]:.3f} s")
 
     ok = np.isfinite(ref)
     rel_np = float(np.max(np.abs(res.minutes[ok] - ref[ok]) / np.maximum(ref[ok], 1e-12)))
     same_da = bool(np.array_equal(out_da[0], res.minutes, equal_nan=True)
                    and np.array_equal(out_da[1], res.allocation) and np.array_equal(out_da[2], res.backlink))
+    t_mcp = np.asarray(times["mcp"])
 
-    def row(name, t, rss):
-        speed = cells / t / 1e6
-        print(f"{name:<34} {t:8.3f} s {speed:8.2f} Mcells/s  x{t_mcp / t:5.2f} vs MCP  peak RSS {rss:6.0f} MiB")
+    def row(name, key):
+        t = np.asarray(times[key])
+        ratio = float(np.median(t_mcp / t))
+        speed = cells / float(np.median(t)) / 1e6
+        print(f"{name:<34} {np.median(t):8.3f} s {speed:8.2f} Mcells/s  x{ratio:5.2f} vs MCP (median of "
+              f"{len(t)})  peak RSS {rss[key]:6.0f} MiB")
 
-    row("MCP_Geometric (skimage)", t_mcp, rss_mcp)
-    row("travel_time numpy kernel", t_np, rss_np)
-    row(f"travel_time dask {a.chunk}² x{a.workers} thr", t_da, rss_da)
+    row("MCP_Geometric (skimage)", "mcp")
+    row("travel_time numpy kernel", "np")
+    row(f"travel_time dask {a.chunk}² x{a.workers} thr", "da")
     print(f"numpy kernel vs MCP: max relative difference {rel_np:.2e}; "
           f"dask == numpy (minutes, allocation, backlink): {same_da}; "
           f"dask rounds {r_da.rounds}, tile solves {r_da.tile_solves} (+{len(dfr.chunks[0]) * len(dfr.chunks[1])} "
-          "in the final lazy pass)")
+          "in the final lazy pass, served from the kept tile states)")
 
 
 if __name__ == "__main__":

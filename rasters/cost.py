@@ -3,7 +3,9 @@
 What is computed
 ----------------
 The least total cost of moving between each cell centre and the nearest (cheapest) destination cell, over
-paths of moves between neighbouring cell centres, with Dijkstra's algorithm (a binary heap, lazy deletion).
+paths of moves between neighbouring cell centres, with Dijkstra's algorithm; the priority queue is a ring of
+buckets of width δ ≤ half the least possible move cost (Dinitz 1978; exact, see :func:`_dijkstra_buckets`),
+with a 4-ary heap as the fallback for friction ranges beyond ~10⁵ : 1.
 Friction is in **minutes per metre** (see :mod:`rasters.friction`); step lengths are in metres, so the result
 is in **minutes**. It is accumulated in float64 and returned as float32.
 
@@ -47,17 +49,31 @@ Dask path (memory bounded by the chunk size)
 A dask friction array is solved tile by tile. Round 1 runs the same Dijkstra kernel on every tile holding a
 destination; each tile task returns only its outer ``k`` rows and columns (``k`` = 1, or 2 with knight moves)
 of costs and allocations. The client assembles each tile's halo ring from its eight neighbours' strips, and
-every tile whose halo changed is solved again (from scratch, seeded by its own destinations and the halo ring
-as fixed sources) in the next round; the loop stops when no halo changes. Costs only decrease, so it ends,
-and at the end every cell satisfies the same Bellman equations with the same float64 operations as the
-single-array run, hence the same numbers. The returned arrays are lazy: each block is solved once more from
-its final halo ring when computed. The client holds only the strips (O(perimeter)); each task holds its
-friction tile plus halo and four tile-sized work arrays. Rounds are counted in :attr:`CostResult.rounds`;
-the friction graph is recomputed each round, so persist an expensive friction array first.
+every tile whose halo changed is brought up to date in the next round; the loop stops when no halo changes.
+Labels only decrease, so it ends, and at the end every cell satisfies the same Bellman equations with the same
+float64 operations as the single-array run, hence the same numbers.
+
+*Incremental rounds.* A tile task keeps its work arrays (friction, cost, allocation, back-link: about 17 bytes a
+cell with float32 friction, 21 with float64) in a process-local store, :data:`TILE_STATE_BUDGET_BYTES` (1 GiB)
+at most, least recently used evicted first. The next round seeds Dijkstra with the halo cells that improved
+only, so it visits only the cells whose label improves (exactly the from-scratch answer, see
+:meth:`_Work.update`). A task that does not find its tile there (evicted, run by another worker process, or
+retried) solves the tile from scratch from the halo, as before: same numbers, more time. The trade-off: the
+client still holds only the strips (O(perimeter)); worker memory is bounded by the budget plus the tiles in
+flight (each task: its friction tile with halo and four tile-sized work arrays), never by the raster size; at
+province scale with a small budget the rounds degrade gracefully to whole-tile solves.
+
+The returned arrays are lazy: each block takes its tile's converged state from the store when computed (and
+frees it), or solves the tile once more from its final halo. Rounds are counted in :attr:`CostResult.rounds`,
+tile runs in :attr:`CostResult.tile_solves`; the friction graph is recomputed each round, so persist an
+expensive friction array first.
 """
 
 from __future__ import annotations
 
+import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -164,21 +180,22 @@ def _heap_pop(hp, n):
 
 
 @njit(nogil=True, cache=True)
-def _dijkstra(fric, fac, uniform, offs, ia, ib, nb, w, cost, alloc, back, state, max_cost):
+def _dijkstra(fric, fac, uniform, offs, ia, ib, nb, w, cost, alloc, back, state, seeds, max_cost):
     """Least accumulated cost, in place, on flat arrays of a (H, w) work grid.
 
-    ``fric`` float64, non-finite = barrier; the work grid has a border of barrier cells wide enough for every
-    move, so no bounds checks are needed. ``fac`` (H, 16): move factor (L/2, or L/4 for knights) leaving a
-    cell of each row (row 0 for all when ``uniform``). ``offs``/``ia``/``ib``: flat offsets of the neighbour
-    and of a knight move's two intermediate cells. ``cost``/``alloc``/``back`` arrive initialised; every cell
-    with a finite cost ≤ ``max_cost`` is a seed. ``state``: 0 open, 2 fixed (a tile's halo: a seed that is
-    never updated); the kernel marks finished cells 1 (open) or 3 (fixed). Relaxation keeps the least
-    (cost, alloc, code).
+    ``fric`` float32 or float64 (read as float64, an exact widening), non-finite = barrier; the work grid has a
+    border of barrier cells wide enough for every move, so no bounds checks are needed. ``fac`` (H, 16): move
+    factor (L/2, or L/4 for knights) leaving a cell of each row (row 0 for all when ``uniform``).
+    ``offs``/``ia``/``ib``: flat offsets of the neighbour and of a knight move's two intermediate cells.
+    ``cost``/``alloc``/``back`` arrive initialised; each of ``seeds`` (flat indices) with a finite cost
+    ≤ ``max_cost`` enters the queue; other cells keep their labels unless a relaxation improves them (so the
+    same kernel does incremental updates). ``state``: 0 open, 2 fixed (a tile's halo: a seed that is never
+    updated); the kernel marks finished cells 1 (open) or 3 (fixed). Relaxation keeps the least
+    (cost, alloc, code). This binary-heap version is the fallback of :func:`_dijkstra_buckets`.
     """
-    size = fric.size
     hp = np.empty(2048, np.float64)
     n = 0
-    for i in range(size):
+    for i in seeds:
         ci = cost[i]
         if ci < np.inf and ci <= max_cost:
             hp, n = _heap_push(hp, n, ci, float(i))
@@ -191,21 +208,21 @@ def _dijkstra(fric, fac, uniform, offs, ia, ib, nb, w, cost, alloc, back, state,
         if s == 1 or s == 3 or cu > cost[u]:
             continue
         state[u] = 1 if s == 0 else 3
-        fu = fric[u]
+        fu = np.float64(fric[u])
         au = alloc[u]
         fr = f0 if uniform else fac[u // w]
         for d in range(nb):
             v = u + offs[d]
             if state[v] != 0:
                 continue
-            fv = fric[v]
+            fv = np.float64(fric[v])
             if not (fv < np.inf):  # NaN or +inf: barrier
                 continue
             if d < 8:
                 new = cu + fr[d] * (fu + fv)
             else:
-                fa = fric[u + ia[d]]
-                fb = fric[u + ib[d]]
+                fa = np.float64(fric[u + ia[d]])
+                fb = np.float64(fric[u + ib[d]])
                 if not (fa < np.inf and fb < np.inf):
                     continue
                 new = cu + fr[d] * ((fu + fv) + (fa + fb))
@@ -218,6 +235,160 @@ def _dijkstra(fric, fac, uniform, offs, ia, ib, nb, w, cost, alloc, back, state,
                 alloc[v] = au
                 back[v] = code
                 hp, n = _heap_push(hp, n, new, float(v))
+
+
+# --- the bucket-queue kernel ----------------------------------------------------------------------------
+_BLOCK = 64  # entries per pool block of a bucket
+# Bucket numbers stay below 2**45 so that rounding (relative 2**-53 per operation) can never move a cost by a
+# whole bucket; beyond that (absurd cost / friction ratios) the heap kernel takes over.
+_Q_LIMIT = 2**45
+_MAX_SLOTS = 2**20
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _bq_push(pool, nxt, head, fill, free, slot, v):
+    """Push cell v on bucket `slot` (a LIFO list of 64-entry blocks from a shared pool). Returns pool, nxt, free."""
+    b = head[slot]
+    if b < 0 or fill[slot] == _BLOCK:
+        if free < 0:  # grow the pool: blocks nblk .. 2*nblk-1 become the free list
+            nblk = nxt.size
+            p2 = np.empty(2 * pool.size, pool.dtype)
+            p2[: pool.size] = pool
+            pool = p2
+            n2 = np.empty(2 * nblk, np.int32)
+            n2[:nblk] = nxt
+            for i in range(nblk, 2 * nblk - 1):
+                n2[i] = i + 1
+            n2[2 * nblk - 1] = -1
+            nxt = n2
+            free = nblk
+        nb = free
+        free = nxt[nb]
+        nxt[nb] = b
+        head[slot] = nb
+        fill[slot] = 0
+        b = nb
+    pool[b * _BLOCK + fill[slot]] = v
+    fill[slot] += 1
+    return pool, nxt, free
+
+
+@njit(nogil=True, cache=True)
+def _dijkstra_buckets(fric, fac, uniform, offs, ia, ib, nb, w, cost, alloc, back, state, seeds_in, max_cost, delta,
+                      nslots):
+    """Same contract as :func:`_dijkstra`, with a bucket queue instead of a heap (Dinitz 1978).
+
+    Bucket ``q`` holds the cells whose tentative cost lies in ``[q·δ, (q+1)·δ)`` (computed as
+    ``int(cost / δ)``), with ``δ`` at most half the smallest possible move cost. A cell in the lowest
+    non-empty bucket is final: any path that could still improve it leaves a cell of this or a later bucket
+    and adds a move worth ≥ 2δ, so it lands at least one bucket later. Within a bucket the order is therefore
+    irrelevant and no heap is needed; every cell ends with the same (cost, alloc, code) as in the heap kernel
+    because each cell is still relaxed by all its neighbours of lower cost before it is settled (a neighbour
+    offering the same cost lies at least one bucket lower). Rounding: every float64 operation errs by at most
+    2⁻⁵³ relative, so while bucket numbers stay below ``_Q_LIMIT`` = 2⁴⁵ rounding shifts a computed bucket
+    number by less than 0.02 and a move of ≥ 2δ still lands at least one bucket later (the caller checks that
+    bound before choosing this kernel). The ring has ``nslots`` (a power of two) ≥ max move / δ + 4 slots, so pending
+    costs never wrap onto the current slot. Returns False if an invariant was ever violated (the bound
+    excludes it; the caller raises rather than return a wrong answer). Seeds enter the ring when their bucket
+    becomes current, so a tile's halo may hold costs far apart.
+    """
+    inv = 1.0 / delta
+    mask = nslots - 1
+    ns = 0
+    for i in seeds_in:
+        ci = cost[i]
+        if ci < np.inf and ci <= max_cost:
+            ns += 1
+    seeds = np.empty(ns, np.int64)
+    skey = np.empty(ns, np.float64)
+    j = 0
+    for i in seeds_in:
+        ci = cost[i]
+        if ci < np.inf and ci <= max_cost:
+            seeds[j] = i
+            skey[j] = ci
+            j += 1
+    order = np.argsort(skey, kind="mergesort")
+    head = np.full(nslots, -1, np.int32)
+    fill = np.zeros(nslots, np.int32)
+    nblk = 256
+    pool = np.empty(nblk * _BLOCK, np.int64)
+    nxt = np.empty(nblk, np.int32)
+    for i in range(nblk - 1):
+        nxt[i] = i + 1
+    nxt[nblk - 1] = -1
+    free = 0
+    f0 = fac[0]
+    count = 0  # entries in the ring (stale ones included)
+    si = 0
+    q = np.int64(0)
+    if ns > 0:
+        q = np.int64(skey[order[0]] * inv)
+    while True:
+        while si < ns:  # seeds enter when their bucket becomes current
+            s_i = seeds[order[si]]
+            qs = np.int64(cost[s_i] * inv)
+            if qs > q:
+                break
+            pool, nxt, free = _bq_push(pool, nxt, head, fill, free, q & mask, s_i)
+            count += 1
+            si += 1
+        slot = q & mask
+        while head[slot] >= 0:
+            b = head[slot]
+            fill[slot] -= 1
+            u = pool[b * _BLOCK + fill[slot]]
+            if fill[slot] == 0:
+                head[slot] = nxt[b]
+                nxt[b] = free
+                free = b
+                fill[slot] = _BLOCK
+            count -= 1
+            s = state[u]
+            if s == 1 or s == 3:
+                continue
+            state[u] = 1 if s == 0 else 3
+            cu = cost[u]
+            fu = np.float64(fric[u])
+            au = alloc[u]
+            fr = f0 if uniform else fac[u // w]
+            for d in range(nb):
+                v = u + offs[d]
+                if state[v] != 0:
+                    continue
+                fv = np.float64(fric[v])
+                if not (fv < np.inf):  # NaN or +inf: barrier
+                    continue
+                if d < 8:
+                    new = cu + fr[d] * (fu + fv)
+                else:
+                    fa = np.float64(fric[u + ia[d]])
+                    fb = np.float64(fric[u + ib[d]])
+                    if not (fa < np.inf and fb < np.inf):
+                        continue
+                    new = cu + fr[d] * ((fu + fv) + (fa + fb))
+                if new > max_cost:
+                    continue
+                code = d ^ 4
+                old = cost[v]
+                if new < old or (new == old and (au < alloc[v] or (au == alloc[v] and code < back[v]))):
+                    qn = np.int64(new * inv)
+                    if qn <= q or qn - q >= nslots:  # impossible while q < _Q_LIMIT (see the docstring)
+                        return False
+                    cost[v] = new
+                    alloc[v] = au
+                    back[v] = code
+                    pool, nxt, free = _bq_push(pool, nxt, head, fill, free, qn & mask, v)
+                    count += 1
+        if count == 0:
+            if si >= ns:
+                break
+            q = np.int64(cost[seeds[order[si]]] * inv)
+        else:
+            q += 1
+        if q >= _Q_LIMIT:
+            return False
+    return True
 
 
 @njit(nogil=True, cache=True)
@@ -330,26 +501,109 @@ def _no_passable_source(n: int) -> InputDataError:
 
 
 # --- running the kernel on a region -----------------------------------------------------------------------
-def _solve(region, fac, nb, rows, cols, ids, max_cost, k, ring, halo=None):
-    """Solve a region: the grid itself (``ring = 0``) or a tile with its halo ring of width ``ring = k``.
+class _Work:
+    """Work arrays of one solved region, kept between border-exchange rounds for incremental updates.
 
-    ``region`` float64 friction; ``fac`` the move factors of the region's rows plus ``k`` rows either side;
-    ``rows``/``cols`` region coordinates of the destinations. Returns float64 cost, int32 alloc, uint8 back
-    of the region (the ring included) and the number of destinations actually seeded (not on a barrier).
+    The work grid is the region (for a tile: the tile plus its halo ring of width ``ring``) surrounded by a
+    border of ``k`` barrier cells, so the kernel needs no bounds checks.
+    """
+
+    __slots__ = ("alloc", "back", "cost", "delta", "fac", "fric", "k", "n_ok", "nb", "nslots", "ring")
+
+    def __init__(self, fric, cost, alloc, back, fac, nb, k, ring, n_ok):
+        self.fric, self.cost, self.alloc, self.back = fric, cost, alloc, back
+        self.fac, self.nb, self.k, self.ring, self.n_ok = fac, nb, k, ring, n_ok
+        self.delta, self.nslots = _bucket_width(fric, fac, nb)
+
+    @property
+    def nbytes(self) -> int:
+        return self.fric.nbytes + self.cost.nbytes + self.alloc.nbytes + self.back.nbytes + self.fac.nbytes
+
+    def region(self, a):
+        """View of a work array without the barrier border."""
+        k = self.k
+        return a[k:-k, k:-k]
+
+    def run(self, seeds, max_cost):
+        """Run Dijkstra from ``seeds`` (flat work-grid indices) in place; ring cells stay fixed."""
+        hw, ww = self.fric.shape
+        k, ring = self.k, self.ring
+        state = np.zeros((hw, ww), np.uint8)
+        if ring:
+            state[k:-k, k:-k] = 2
+            state[k + ring : -k - ring, k + ring : -k - ring] = 0
+        args = (self.fric.ravel(), self.fac, bool(np.all(self.fac == self.fac[0])), DR * ww + DC,
+                _IAR * ww + _IAC, _IBR * ww + _IBC, self.nb, ww, self.cost.ravel(), self.alloc.ravel(),
+                self.back.ravel(), state.ravel(), seeds)
+        if self.nslots and self._bucket_keys_fit(seeds, max_cost):
+            if not _dijkstra_buckets(*args, max_cost, self.delta, self.nslots):
+                raise RuntimeError("rasters.cost: bucket-queue invariant broken (a bug; please report it)")
+        else:
+            _dijkstra(*args, max_cost)
+
+    def _bucket_keys_fit(self, seeds, max_cost) -> bool:
+        # Every cost the kernel can reach is at most the largest seed plus one maximal move per cell.
+        if seeds.size == 0:
+            return True
+        c = self.cost.ravel()[seeds]
+        c = c[c <= max_cost]
+        top = float(c.max()) if c.size else 0.0
+        reach = top + self.fric.size * self.delta * (self.nslots + 1.0)
+        return min(reach, max_cost) / self.delta < _Q_LIMIT / 2
+
+    def update(self, halo, max_cost) -> bool:
+        """Lower the ring to a new halo and propagate only the improvements; False if a halo cell got worse.
+
+        The labels of an exact solve are monotone in the halo, and with a lexicographically lower halo the new
+        solution is, cell by cell, the least of the old label and the candidates offered by neighbours that
+        improved; Dijkstra seeded with the improved ring cells alone visits exactly those cells, so the result
+        is identical to solving the tile from scratch with the new halo.
+        """
+        k, ring = self.k, self.ring
+        cost, alloc = self.region(self.cost), self.region(self.alloc)
+        h, w = cost.shape
+        ww = self.fric.shape[1]
+        seeds = []
+        for (r0, c0), (nc, na) in zip(((0, 0), (h - ring, 0), (ring, 0), (ring, w - ring)), halo, strict=True):
+            sh, sw = nc.shape
+            oc = cost[r0 : r0 + sh, c0 : c0 + sw]
+            oa = alloc[r0 : r0 + sh, c0 : c0 + sw]
+            eq = nc == oc
+            if np.any((nc > oc) | (eq & (na > oa))):
+                return False
+            better = (nc < oc) | (eq & (na < oa))
+            if better.any():
+                rr, cc = np.nonzero(better)
+                seeds.append((rr + r0 + k) * ww + (cc + c0 + k))
+                oc[better] = nc[better]
+                oa[better] = na[better]
+        if seeds:
+            self.run(np.concatenate(seeds).astype(np.int64), max_cost)
+        return True
+
+
+def _solve(region, fac, nb, rows, cols, ids, max_cost, k, ring, halo=None) -> _Work:
+    """Solve a region from scratch: the grid itself (``ring = 0``) or a tile with its halo ring (``ring = k``).
+
+    ``region`` float32 or float64 friction (float32 is widened exactly inside the kernel); ``fac`` the move
+    factors of the region's rows plus ``k`` rows either side; ``rows``/``cols`` region coordinates of the
+    destinations; ``halo`` the ring's (cost, alloc) strips, fixed seeds. Returns the :class:`_Work` arrays
+    (float64 cost, int32 alloc, uint8 back) and, in ``n_ok``, the number of destinations actually seeded.
     """
     h, w = region.shape
     hw, ww = h + 2 * k, w + 2 * k
-    fric = np.full((hw, ww), np.nan)
+    fric = np.full((hw, ww), np.nan, region.dtype)
     fric[k : k + h, k : k + w] = region
     cost = np.full((hw, ww), np.inf)
     alloc = np.full((hw, ww), -1, np.int32)
     back = np.full((hw, ww), NO_LINK, np.uint8)
-    state = np.zeros((hw, ww), np.uint8)
+    seeds = []
     if halo is not None:
         _put_halo(cost[k : k + h, k : k + w], alloc[k : k + h, k : k + w], halo, ring)
-        inner = state[k + ring : k + h - ring, k + ring : k + w - ring]
-        state[k : k + h, k : k + w] = 2
-        inner[:] = 0
+        ring_mask = np.ones((h, w), bool)
+        ring_mask[ring:-ring, ring:-ring] = False
+        rr, cc = np.nonzero(ring_mask & np.isfinite(cost[k : k + h, k : k + w]))
+        seeds.append((rr + k) * ww + (cc + k))
     ok = np.isfinite(region[rows, cols]) if rows.size else np.zeros(0, bool)
     # Several destinations in one cell: the lowest index wins (the tie rule), so write them in reverse order.
     order = np.argsort(ids[ok], kind="stable")[::-1]
@@ -357,14 +611,43 @@ def _solve(region, fac, nb, rows, cols, ids, max_cost, k, ring, halo=None):
     cost[r_ok, c_ok] = 0.0
     alloc[r_ok, c_ok] = i_ok
     back[r_ok, c_ok] = SOURCE
-    offs = DR * ww + DC
-    uniform = bool(np.all(fac == fac[0]))
-    _dijkstra(
-        fric.ravel(), fac, uniform, offs, _IAR * ww + _IAC, _IBR * ww + _IBC, nb, ww,
-        cost.ravel(), alloc.ravel(), back.ravel(), state.ravel(), max_cost,
-    )
-    sl = (slice(k, k + h), slice(k, k + w))
-    return cost[sl], alloc[sl], back[sl], int(ok.sum())
+    seeds.append(r_ok * ww + c_ok)
+    work = _Work(fric, cost, alloc, back, fac, nb, k, ring, int(ok.sum()))
+    work.run(np.concatenate(seeds).astype(np.int64), max_cost)
+    return work
+
+
+@njit(nogil=True, cache=True)
+def _finite_range(fric):
+    lo = np.inf
+    hi = 0.0
+    for v in fric.ravel():
+        if v < np.inf:  # not NaN, not +inf
+            if v < lo:
+                lo = v
+            if v > hi:
+                hi = v
+    return lo, hi
+
+
+def _bucket_width(fric, fac, nb):
+    """Bucket width δ (half the least possible move cost) and ring size for :func:`_dijkstra_buckets`.
+
+    Every move costs at least ``L_min · f_min`` (two half-steps of ≥ f_min, or four quarter-steps) and at most
+    ``L_max · f_max``. Returns ``(δ, 0)`` when the ring would need more than ``_MAX_SLOTS`` slots (a friction
+    range over ~10⁵ to 1): the heap kernel is used instead.
+    """
+    f_lo, f_hi = _finite_range(fric)
+    if not (0.0 < f_lo <= f_hi < np.inf):
+        return 1.0, 0
+    steps = 2.0 * fac[:, :8] if nb == 8 else np.concatenate([2.0 * fac[:, :8], 4.0 * fac[:, 8:]], axis=1)
+    delta = float(steps.min()) * float(f_lo) / 2.0
+    if not (delta > 0.0 and np.isfinite(1.0 / delta)):
+        return 1.0, 0
+    span = float(steps.max()) * float(f_hi) / delta + 4.0
+    if not span < _MAX_SLOTS:
+        return delta, 0
+    return delta, 1 << int(np.ceil(np.log2(span)))
 
 
 def _finish(cost, alloc, back):
@@ -398,14 +681,68 @@ def _tile_strips(cost, alloc, k):
     )
 
 
-def _tile_task(fric_padded, fac, nb, rows, cols, ids, max_cost, k, halo, full):
-    """One tile solve (a dask task: plain arrays and numbers only)."""
-    fric64 = np.asarray(fric_padded, dtype=np.float64)
-    _check_friction(fric64)
-    cost, alloc, back, n_ok = _solve(fric64, fac, nb, rows + k, cols + k, ids, max_cost, k, k, halo)
+class _TileStates:
+    """Process-local store of tile work arrays between rounds, least recently used first out, bounded in bytes.
+
+    Only an accelerator: a task whose tile is not here (evicted, another worker process, a retried task)
+    solves the tile from scratch from its halo, which gives the same numbers.
+    """
+
+    def __init__(self):
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.nbytes = 0
+
+    def pop(self, key):
+        with self._lock:
+            work = self._items.pop(key, None)
+            if work is not None:
+                self.nbytes -= work.nbytes
+            return work
+
+    def put(self, key, work) -> None:
+        size = work.nbytes
+        with self._lock:
+            if size > TILE_STATE_BUDGET_BYTES:
+                return
+            while self._items and self.nbytes + size > TILE_STATE_BUDGET_BYTES:
+                _, old = self._items.popitem(last=False)
+                self.nbytes -= old.nbytes
+            self._items[key] = work
+            self.nbytes += size
+
+    def drop_run(self, token) -> None:
+        with self._lock:
+            for key in [key for key in self._items if key[0] == token]:
+                self.nbytes -= self._items.pop(key).nbytes
+
+
+#: Bytes of tile work arrays (about 17-21 bytes a cell) the tiled solver may keep between border-exchange
+#: rounds in one process. Tiles beyond it are re-solved from scratch when their halo changes (same result).
+TILE_STATE_BUDGET_BYTES = 1 << 30
+_STATES = _TileStates()
+
+
+def _tile_task(token, key, fric_padded, fac, nb, rows, cols, ids, max_cost, k, halo, full):
+    """Bring one tile up to date with ``halo`` (a dask task: plain arrays, numbers and a run token only).
+
+    Uses the tile's work arrays from the previous round when this process still holds them (an incremental
+    update from the improved halo cells), else solves the tile from scratch. Returns the tile's border strips
+    and seeded-destination count, or (``full``) its final minutes, allocation and back-links.
+    """
+    work = _STATES.pop((token, key))
+    if work is None or not work.update(halo, max_cost):
+        fric = np.asarray(fric_padded)
+        if fric.dtype not in (np.float32, np.float64):
+            fric = fric.astype(np.float64)
+        _check_friction(fric)
+        work = _solve(fric, fac, nb, rows + k, cols + k, ids, max_cost, k, k, halo)
+    cost, alloc, back = work.region(work.cost), work.region(work.alloc), work.region(work.back)
     if full:
         return _finish(cost[k:-k, k:-k], alloc[k:-k, k:-k].copy(), back[k:-k, k:-k].copy())
-    return _tile_strips(cost, alloc, k), n_ok
+    strips = _tile_strips(cost, alloc, k)
+    _STATES.put((token, key), work)
+    return strips, work.n_ok
 
 
 def _empty_strips(h, w, k):
@@ -487,6 +824,7 @@ def _travel_time_tiled(friction: da.Array, dx, dy, rows, cols, ids, nb, max_cost
     def same(h1, h2):
         return all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(h1, h2, strict=True))
 
+    token = uuid.uuid4().hex  # names this run's tile states in _STATES
     used = {}
     active = sorted(key for key, s in src.items() if s[0].size)
     rounds = solves = 0
@@ -496,11 +834,15 @@ def _travel_time_tiled(friction: da.Array, dx, dy, rows, cols, ids, nb, max_cost
         halos = {key: halo(*key) for key in active}
         tasks = [
             dask.delayed(_tile_task, pure=True)(
-                blocks[i, j], fac_of[i], nb, *src[i, j], max_cost, k, halos[i, j], False
+                token, (i, j), blocks[i, j], fac_of[i], nb, *src[i, j], max_cost, k, halos[i, j], False
             )
             for i, j in active
         ]
-        results = dask.compute(*tasks)
+        try:
+            results = dask.compute(*tasks)
+        except BaseException:
+            _STATES.drop_run(token)
+            raise
         solves += len(active)
         for key, (s, n_ok) in zip(active, results, strict=True):
             strips[key] = s
@@ -508,6 +850,7 @@ def _travel_time_tiled(friction: da.Array, dx, dy, rows, cols, ids, nb, max_cost
             if rounds == 1:
                 n_seeded += n_ok
         if rounds == 1 and n_seeded == 0:
+            _STATES.drop_run(token)
             raise _no_passable_source(rows.size)
         touched = {(i + a, j + b) for i, j in active for a in (-1, 0, 1) for b in (-1, 0, 1)}
         nxt = []
@@ -529,7 +872,7 @@ def _travel_time_tiled(friction: da.Array, dx, dy, rows, cols, ids, nb, max_cost
         for j in range(nj):
             h, w = rch[i], cch[j]
             t = dask.delayed(_tile_task, pure=True, nout=3)(
-                blocks[i, j], fac_of[i], nb, *src[i, j], max_cost, k, halo(i, j), True
+                token, (i, j), blocks[i, j], fac_of[i], nb, *src[i, j], max_cost, k, halo(i, j), True
             )
             rm.append(da.from_delayed(t[0], (h, w), dtype=np.float32))
             ra.append(da.from_delayed(t[1], (h, w), dtype=np.int32))
@@ -584,14 +927,14 @@ def travel_time(
     rows, cols, ids = _destinations(destinations, arr.shape)
     if is_dask:
         return _travel_time_tiled(arr, dx, dy, rows, cols, ids, neighbours, max_cost)
-    fric64 = np.ascontiguousarray(arr, dtype=np.float64)
-    _check_friction(fric64)
+    fric = arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float64)
+    _check_friction(fric)
     k = 1 if neighbours == 8 else 2
     fac = _move_factors(dx, dy, k)
-    cost, alloc, back, n_ok = _solve(fric64, fac, neighbours, rows, cols, ids, max_cost, k, 0)
-    if n_ok == 0:
+    work = _solve(fric, fac, neighbours, rows, cols, ids, max_cost, k, 0)
+    if work.n_ok == 0:
         raise _no_passable_source(rows.size)
-    minutes, alloc, back = _finish(cost, alloc, back)
+    minutes, alloc, back = _finish(work.region(work.cost), work.region(work.alloc), work.region(work.back))
     return CostResult(minutes, alloc, back, 1, 1)
 
 

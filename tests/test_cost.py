@@ -377,3 +377,55 @@ def test_bad_destination_format_and_grid_mismatch():
     grid = Grid.from_bounds((0, 0, 70, 60), 10.0, "EPSG:32646")
     with pytest.raises(ConfigError, match="does not match the grid"):
         travel_time(np.ones((5, 7)), [(0, 0)], grid=grid)
+
+
+# --- queue variants and incremental tile rounds ------------------------------------------------------------
+@pytest.mark.parametrize("neighbours", [8, 16])
+def test_bucket_queue_and_heap_fallback_give_identical_labels(monkeypatch, neighbours):
+    # A 1000:1 friction range runs the bucket queue; forcing the heap (ring limit 0) must reproduce its output
+    # bit for bit (costs, allocation, back-links: the tie rule holds in both), and both match MCP_Geometric
+    # (8 neighbours) or the heapq brute force (16).
+    import rasters.cost as cost_mod
+
+    f, src = _random_case(shape=(60, 47), n_src=9, seed=21, barrier_frac=0.1)
+    f[::7, :] *= 40.0  # slow bands: a 1000:1 friction range
+    dx = np.full(60, 25.0)
+    ref = _mcp(f, src, sampling=(25.0, 25.0)) if neighbours == 8 else _brute_force(f, src, dx, dx, knights=True)
+    buckets = travel_time(f, src, cell_size_m=25.0, neighbours=neighbours)
+    monkeypatch.setattr(cost_mod, "_MAX_SLOTS", 0)
+    heap = travel_time(f, src, cell_size_m=25.0, neighbours=neighbours)
+    np.testing.assert_allclose(buckets.minutes, ref, rtol=1e-6)
+    np.testing.assert_array_equal(np.isnan(buckets.minutes), np.isnan(ref))
+    np.testing.assert_array_equal(buckets.minutes, heap.minutes)
+    np.testing.assert_array_equal(buckets.allocation, heap.allocation)
+    np.testing.assert_array_equal(buckets.backlink, heap.backlink)
+
+
+def test_extreme_friction_range_falls_back_to_the_heap_and_stays_exact():
+    import rasters.cost as cost_mod
+
+    f, src = _random_case(shape=(40, 33), n_src=4, seed=22)
+    f[5:9, :] = 1e-7  # a near-free corridor next to friction ~1e-2: the ring would need > 2**20 buckets
+    fac = cost_mod._move_factors(np.ones(40), np.ones(40), 1)
+    assert cost_mod._bucket_width(f, fac, 8)[1] == 0  # so the heap kernel runs
+    res = travel_time(f, src, cell_size_m=1.0)
+    np.testing.assert_allclose(res.minutes, _mcp(f, src), rtol=1e-6)
+
+
+def test_incremental_tile_rounds_equal_from_scratch_rounds_and_free_their_state(monkeypatch):
+    import rasters.cost as cost_mod
+
+    f, src = _random_case(shape=(70, 53), n_src=12, seed=23, barrier_frac=0.1)
+    single = travel_time(f, src, cell_size_m=1.0)
+    n_before = len(cost_mod._STATES._items)
+    kept = travel_time(da.from_array(f, chunks=(17, 13)), src, cell_size_m=1.0)
+    assert len(cost_mod._STATES._items) > n_before  # tile states kept between rounds
+    got = _compute(kept)
+    assert len(cost_mod._STATES._items) == n_before  # the final pass took (and freed) them
+    monkeypatch.setattr(cost_mod, "TILE_STATE_BUDGET_BYTES", 0)  # nothing kept: every round from scratch
+    scratch = travel_time(da.from_array(f, chunks=(17, 13)), src, cell_size_m=1.0)
+    assert (scratch.rounds, scratch.tile_solves) == (kept.rounds, kept.tile_solves)
+    for a, b, c in zip(got, _compute(scratch), (single.minutes, single.allocation, single.backlink), strict=True):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, c)
+    np.testing.assert_allclose(got[0], _mcp(f, src), rtol=1e-6)
