@@ -131,9 +131,16 @@ def _capped_block(block: np.ndarray, dx: float, dy: float, max_m: float) -> np.n
     return np.minimum(_exact_edt(block, dx, dy), np.float32(max_m))
 
 
+#: Narrowest strip of the exact transform, in cells. Going from column strips to row strips is an all-to-all
+#: rechunk with (columns/strip) x (rows/strip) pieces: with strips of chunk_size² cells a 41,004 x 28,164 grid
+#: (Qinghai at 30 m) made 37-cell strips and 1.25 million pieces, whose task overhead alone took gigabytes.
+#: 256-cell strips make 17,600 pieces; a strip then holds 256 x the grid's side (42 MB of float32 at 30 m).
+MIN_STRIP = 256
+
+
 def _strip(n_along: int, n_across: int, chunk_size: int) -> int:
-    """Width of a strip of full length ``n_along`` holding about ``chunk_size²`` cells."""
-    return max(1, min(n_across, (chunk_size * chunk_size) // max(1, n_along)))
+    """Width of a strip of full length ``n_along``: about ``chunk_size²`` cells, at least ``MIN_STRIP`` wide."""
+    return max(1, min(n_across, max(MIN_STRIP, (chunk_size * chunk_size) // max(1, n_along))))
 
 
 def _as_mask(features, grid: Grid):

@@ -182,3 +182,22 @@ def test_tall_grids_use_the_wide_column_pass():
     ours = euclidean_distance(feats, g)
     ref = ndimage.distance_transform_edt(~feats, sampling=(30.0, 30.0)).astype(np.float32)
     np.testing.assert_allclose(ours, ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("min_strip", [1, 7, 256])
+def test_exact_dask_path_with_many_narrow_strips(monkeypatch, min_strip):
+    """The strip width of the two passes (at least MIN_STRIP cells) never changes the exact answer: with
+    1- and 7-cell strips the column-to-row rechunk is all-to-all over many pieces."""
+    import dask.array as da
+    from scipy import ndimage
+
+    import rasters.distance as dist
+
+    monkeypatch.setattr(dist, "MIN_STRIP", min_strip)
+    rng = np.random.default_rng(5)
+    feats = rng.random((53, 41)) < 0.01
+    feats[0, 0] = True
+    g = Grid.from_bounds((0, 0, 41 * 30.0, 53 * 20.0), (30.0, 20.0), "EPSG:32647", chunk_size=16)
+    ours = dist.euclidean_distance(da.from_array(feats, chunks=16), g).compute()
+    ref = ndimage.distance_transform_edt(~feats, sampling=(20.0, 30.0)).astype(np.float32)
+    np.testing.assert_allclose(ours, ref, rtol=1e-6)
