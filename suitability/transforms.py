@@ -831,20 +831,34 @@ class Large(_MidSpread):
         return 1.0 / (1.0 + ratio ** (-self.spread))  # ratio 0 -> inf -> 0
 
 
+@dataclass(frozen=True)
 class _MeanStd(Transform):
+    """The parameters and the tail shared by MS Small and MS Large (Esri's mean/standard-deviation curves)."""
+
+    fit_rules: ClassVar[dict[str, FitRule]] = {"mean": _fit_mean, "std": _fit_std}
+
+    mean_mult: float = 1.0
+    std_mult: float = 1.0
+    mean: float | None = None
+    std: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    below: float | None = None
+    above: float | None = None
+
     def _check(self) -> None:
-        self._set("mean_mult", _positive(self.name, "mean_mult", self.mean_mult))  # type: ignore[attr-defined]
-        self._set("std_mult", _positive(self.name, "std_mult", self.std_mult))  # type: ignore[attr-defined]
-        if self.mean is not None:  # type: ignore[attr-defined]
-            self._set("mean", _real(self.name, "mean", self.mean))  # type: ignore[attr-defined]
-        if self.std is not None:  # type: ignore[attr-defined]
-            self._set("std", _positive(self.name, "std", self.std))  # type: ignore[attr-defined]
+        self._set("mean_mult", _positive(self.name, "mean_mult", self.mean_mult))
+        self._set("std_mult", _positive(self.name, "std_mult", self.std_mult))
+        if self.mean is not None:
+            self._set("mean", _real(self.name, "mean", self.mean))
+        if self.std is not None:
+            self._set("std", _positive(self.name, "std", self.std))
         self._check_thresholds()
 
     def _tail(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(x > a m, b s / (x - a m + b s))``: the shared part of both MS curves."""
-        am = self.mean_mult * self.mean  # type: ignore[attr-defined]
-        bs = self.std_mult * self.std  # type: ignore[attr-defined]
+        am = self.mean_mult * self.mean
+        bs = self.std_mult * self.std
         return v > am, bs / (np.maximum(v - am, 0.0) + bs)
 
 
@@ -868,17 +882,6 @@ class MSSmall(_MeanStd):
     """
 
     name: ClassVar[str] = "ms_small"
-    fit_rules: ClassVar[dict[str, FitRule]] = {"mean": _fit_mean, "std": _fit_std}
-
-    mean_mult: float = 1.0
-    std_mult: float = 1.0
-    mean: float | None = None
-    std: float | None = None
-    lower: float | None = None
-    upper: float | None = None
-    below: float | None = None
-    above: float | None = None
-
     def _membership(self, v: np.ndarray) -> np.ndarray:
         over, tail = self._tail(v)
         return np.where(over, tail, np.where(np.isnan(v), np.nan, 1.0))
@@ -894,17 +897,6 @@ class MSLarge(_MeanStd):
     """
 
     name: ClassVar[str] = "ms_large"
-    fit_rules: ClassVar[dict[str, FitRule]] = {"mean": _fit_mean, "std": _fit_std}
-
-    mean_mult: float = 1.0
-    std_mult: float = 1.0
-    mean: float | None = None
-    std: float | None = None
-    lower: float | None = None
-    upper: float | None = None
-    below: float | None = None
-    above: float | None = None
-
     def _membership(self, v: np.ndarray) -> np.ndarray:
         over, tail = self._tail(v)
         return np.where(over, 1.0 - tail, np.where(np.isnan(v), np.nan, 0.0))
