@@ -3,9 +3,9 @@ friction, travel time), so a rerun that changes only a weight, a transform, a cl
 recompute terrain, distances or travel times.
 
 Key: SHA-256 of a canonical JSON of the layer's type and parameters, the keys of what it reads (an input's key is
-the SHA-256 of its file(s) plus band/resampling or layer/where; a derived layer's key is its own cache key), the
-grid (CRS, transform, shape; not the chunk size, which never changes a value) and the tool and cache format
-versions. A change anywhere upstream changes every key downstream of it.
+the SHA-256 of its file(s) plus band/resampling or layer/where and a declared ``towgs84``; a derived layer's key
+is its own cache key), the grid (CRS, transform, shape; not the chunk size, which never changes a value) and the
+tool and cache format versions. A change anywhere upstream changes every key downstream of it.
 
 Entry: ``<folder>/<key[:2]>/<key>.tif`` (a tiled float32 GeoTIFF on the run's grid, written atomically) and
 ``<key>.json`` (the manifest: name, units, the warnings the build emitted, the file's size), written only after
@@ -157,6 +157,9 @@ class LayerCache:
         params.pop("label", None)
         for k in [k for k in params if k.startswith("allow_")]:
             params.pop(k)
+        # A declared datum shift moves every value read (kept in the key); absent, the key is as before it existed.
+        if params.get("towgs84") is None:
+            params.pop("towgs84", None)
         return _digest({"input": attr, "files": [self._file_sha(f) for f in files], "params": params})
 
     def key(self, name: str) -> str | None:

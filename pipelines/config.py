@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -74,6 +75,25 @@ def _pathlike(v: Any) -> Any:
 InputPath = Annotated[str, BeforeValidator(_pathlike)]
 
 
+def _towgs84(v: list[float]) -> list[float]:
+    from rasters.datum import check_towgs84
+
+    return list(check_towgs84(v))  # its ConfigError is a ValueError: reported at inputs.<name>.towgs84
+
+
+# rasters.datum describes the convention and how the shift is applied (file -> WGS 84 -> grid, both ends bound).
+Towgs84 = Annotated[list[float], AfterValidator(_towgs84)]
+TOWGS84_HELP = ("declared 7-parameter Helmert from the file's own datum (Beijing 1954, Xian 1980, ...) to WGS 84: "
+                "[dx, dy, dz, rx, ry, rz, ds] in metres, arc-seconds and ppm, Position Vector convention, exactly as "
+                "PROJ's +towgs84 and GDAL's TOWGS84 (a Coordinate Frame set has rx, ry, rz negated); the file's CRS "
+                "is used with it and put on the grid through WGS 84. Not with allow_ballpark")
+
+
+def _declared_or_ballpark(inp: RasterInput | VectorInput) -> None:
+    if inp.towgs84 is not None and inp.allow_ballpark:
+        raise ValueError("give either towgs84 (a declared datum shift) or allow_ballpark: true (no shift), not both")
+
+
 class RasterInput(Strict):
     raster: InputPath = Field(description="path to any GDAL raster (relative to the config file); a GDAL virtual "
                               "path such as /vsicurl/https://... is kept verbatim")
@@ -86,6 +106,12 @@ class RasterInput(Strict):
     allow_vrt: bool = Field(False, description="accept a GDAL VRT (it can point at any file or URL)")
     allow_ballpark: bool = Field(False, description="accept a legacy Chinese datum (Beijing 1954, Xian 1980, New "
                                  "Beijing) that PROJ can only shift to the grid's datum by a ballpark (~100 m errors)")
+    towgs84: Towgs84 | None = Field(None, description=TOWGS84_HELP)
+
+    @model_validator(mode="after")
+    def _datum(self) -> RasterInput:
+        _declared_or_ballpark(self)
+        return self
 
 
 class VectorInput(Strict):
@@ -98,6 +124,12 @@ class VectorInput(Strict):
     allow_vrt: bool = Field(False, description="accept an OGR VRT (it can point at any file or URL)")
     allow_ballpark: bool = Field(False, description="accept a legacy Chinese datum (Beijing 1954, Xian 1980, New "
                                  "Beijing) that PROJ can only shift to the grid's datum by a ballpark (~100 m errors)")
+    towgs84: Towgs84 | None = Field(None, description=TOWGS84_HELP)
+
+    @model_validator(mode="after")
+    def _datum(self) -> VectorInput:
+        _declared_or_ballpark(self)
+        return self
 
 
 def _input_kind(v: Any) -> str | None:
@@ -406,6 +438,8 @@ class LoadedConfig:
         for name, inp in self.config.inputs.items():
             key = "raster" if isinstance(inp, RasterInput) else "vector"
             d["inputs"][name][key] = str(self.resolve(getattr(inp, key)))
+            if inp.towgs84 is None:  # recorded only when declared: a config without it hashes as it always did
+                d["inputs"][name].pop("towgs84", None)
         d["outputs"]["folder"] = str(self.output_folder)
         w = self.config.water
         if w is not None and w.synthetic_allocation is not None:

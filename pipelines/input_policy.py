@@ -8,7 +8,9 @@ Legacy Chinese datums (Beijing 1954, Xian 1980, New Beijing) differ from CGCS200
 PROJ's database holds no transformation from them that is usable in Qinghai (or to a grid with an unnamed GRS80
 datum, like the demo's Albers): it falls back to a "ballpark" offset of zero. An input in such a datum is refused
 unless PROJ has a better transformation for the data's area, or the input says ``allow_ballpark: true``; the
-remedy is to reproject it first with a known 7-parameter transformation (``check_datum``).
+remedy is to declare the data's known 7-parameter transformation to WGS 84 with ``towgs84: [dx, dy, dz, rx, ry, rz,
+ds]`` on the input (PROJ ``+towgs84`` convention, applied by ``rasters.datum``), or to reproject it first
+(``check_datum``). A declared ``towgs84`` is checked against the file and the grid here, before any pixel is read.
 """
 
 from __future__ import annotations
@@ -124,11 +126,28 @@ def ballpark_only(src, dst, bounds=None) -> bool:
 
 def check_datum(config_path: Path, name: str, inp, attr: str, resolved: Path | str, grid_crs: str) -> None:
     """Refuse (``InputDataError``, one line) an input in a legacy Chinese datum that PROJ could only shift to the
-    grid's CRS by a ballpark offset, unless the input says ``allow_ballpark: true``."""
-    if getattr(inp, "allow_ballpark", False):
+    grid's CRS by a ballpark offset, unless the input declares its transformation (``towgs84``) or says
+    ``allow_ballpark: true``.
+
+    A declared ``towgs84`` is a ``ConfigError`` naming ``inputs.<name>.towgs84`` when it cannot be right for this
+    file and grid (``rasters.datum.declared_shift``): the file is already on WGS 84/CGCS2000 (the shift would move
+    converted data a second time), or the grid's datum has no transformation to WGS 84.
+    """
+    towgs84 = getattr(inp, "towgs84", None)
+    if towgs84 is None and getattr(inp, "allow_ballpark", False):
         return
     crs, bounds = _crs_and_bounds(attr, resolved, inp)
     if crs is None:
+        return
+    if towgs84 is not None:
+        from pyproj import CRS
+
+        from rasters.datum import declared_shift
+
+        try:
+            declared_shift(crs, towgs84, CRS.from_user_input(grid_crs))
+        except ConfigError as e:
+            raise ConfigError(f"{config_path}: inputs.{name}.towgs84: {getattr(inp, attr)}: {e}") from None
         return
     datum = legacy_datum(crs)
     if datum is None:
@@ -139,10 +158,11 @@ def check_datum(config_path: Path, name: str, inp, attr: str, resolved: Path | s
         return
     raise InputDataError(
         f"{config_path}: inputs.{name}.{attr}: {getattr(inp, attr)}: datum {datum} has no transformation to the "
-        f"grid CRS in PROJ better than a ballpark offset for this area (silent errors up to ~100 m); reproject it "
-        f"to CGCS2000 (EPSG:4490) with a known 7-parameter transformation (e.g. gdalwarp/ogr2ogr -s_srs "
-        f"'+proj=longlat +ellps=krass +towgs84=dx,dy,dz,rx,ry,rz,ds' -t_srs EPSG:4490), or set "
-        f"inputs.{name}.allow_ballpark: true to accept the shift"
+        f"grid CRS in PROJ better than a ballpark offset for this area (silent errors up to ~100 m); declare its "
+        f"7-parameter transformation to WGS 84 with inputs.{name}.towgs84: [dx, dy, dz, rx, ry, rz, ds] (metres, "
+        f"arc-seconds, ppm, as PROJ's +towgs84), or reproject it to WGS 84 first (e.g. gdalwarp/ogr2ogr -s_srs "
+        f"'+proj=longlat +ellps=krass +towgs84=dx,dy,dz,rx,ry,rz,ds' -t_srs EPSG:4326; with -t_srs EPSG:4490 PROJ "
+        f"drops the +towgs84), or set inputs.{name}.allow_ballpark: true to accept the shift"
     )
 
 

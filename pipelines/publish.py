@@ -295,6 +295,8 @@ def _input_records(built: Built) -> dict[str, Any]:
         rec: dict[str, Any] = {"kind": attr, "path": str(p)}
         if isinstance(p, Path) and p.is_file():
             rec["sha256"] = sha256_file(p)
+        if inp.towgs84 is not None:  # the declared datum shift the input was read with (rasters.datum)
+            rec["towgs84"] = list(inp.towgs84)
         if attr == "vector":
             gdf = built.vectors.get(name)
             if gdf is not None:

@@ -86,11 +86,12 @@ def _read_vector(plan: Plan, name: str, crs: str, clip_bounds=None) -> gpd.GeoDa
     inp = plan.config.inputs[name]
     path = plan.loaded.resolve(inp.vector)
     try:
-        gdf = vio.read(path, crs, layer=inp.layer, clip_bounds=clip_bounds, where=inp.where)
+        gdf = vio.read(path, crs, layer=inp.layer, clip_bounds=clip_bounds, where=inp.where, towgs84=inp.towgs84)
     except InputDataError as e:
         raise InputDataError(f"{plan.loaded.path}: inputs.{name}: {e}") from None
     except ConfigError as e:
-        raise ConfigError(f"{plan.loaded.path}: inputs.{name}.where: {e}") from None
+        key = "towgs84" if ": towgs84: " in str(e) else "where"  # the plan checked towgs84 already (check_datum)
+        raise ConfigError(f"{plan.loaded.path}: inputs.{name}.{key}: {e}") from None
     return gdf
 
 
@@ -129,9 +130,11 @@ def build(plan: Plan, dry_run: bool = False) -> Built:
             inp: RasterInput = cfg.inputs[name]
             path = loaded.resolve(inp.raster)
             try:
-                layers[name] = rio.read(path, grid, resampling=inp.resampling, band=inp.band)
+                layers[name] = rio.read(path, grid, resampling=inp.resampling, band=inp.band, towgs84=inp.towgs84)
             except InputDataError as e:
                 raise InputDataError(f"{loaded.path}: inputs.{name}: {e}") from None
+            except ConfigError as e:  # only a towgs84 that does not fit (the plan checked it already)
+                raise ConfigError(f"{loaded.path}: inputs.{name}: {e}") from None
             units[name] = inp.units
             continue
         ctx = Context(grid, layers, vectors, warnings_, node.key, dry_run=dry_run)

@@ -30,13 +30,16 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from pyproj import CRS, Transformer
+from rasterio.crs import CRS as RioCRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.vrt import WarpedVRT
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
 from .atomic import temp_beside
 from .blocks import grid_blocks
+from .datum import declared_shift
 from .errors import ConfigError, InputDataError
 from .grid import Grid
 
@@ -127,10 +130,12 @@ def inspect(path: str | os.PathLike, band: int = 1) -> RasterInfo:
         raise InputDataError(f"{p}: cannot read raster ({msg})") from None
 
 
-def overlap_fraction(info: RasterInfo, grid: Grid) -> float:
-    """Share of the grid's bounding box covered by the raster's footprint (0 when they do not overlap)."""
+def overlap_fraction(info: RasterInfo, grid: Grid, src_wkt: str | None = None, dst_wkt: str | None = None) -> float:
+    """Share of the grid's bounding box covered by the raster's footprint (0 when they do not overlap).
+
+    ``src_wkt``/``dst_wkt``: the CRS pair of a declared datum shift (``rasters.datum.declared_shift``)."""
     try:
-        b = transform_bounds(info.crs_wkt, grid.rio_crs, *info.bounds, densify_pts=21)
+        b = transform_bounds(src_wkt or info.crs_wkt, dst_wkt or grid.rio_crs, *info.bounds, densify_pts=21)
     except Exception:  # noqa: BLE001 - a footprint that cannot be projected does not overlap usefully
         return 0.0
     gx0, gy0, gx1, gy1 = grid.bounds
@@ -146,6 +151,7 @@ def read(
     grid: Grid,
     resampling: str = "bilinear",
     band: int = 1,
+    towgs84: Sequence[float] | None = None,
 ) -> da.Array:
     """Lazy float32 dask array of ``path`` on ``grid``; source nodata and cells off the source are NaN.
 
@@ -155,14 +161,28 @@ def read(
     the result independent of the chunking, which GDAL's warper is not: it approximates the transformation
     piecewise per chunk to within 0.125 source pixels. The other methods (``average``, ``mode``, ``min``...,
     for reading a finer source onto a coarser grid) use GDAL's warper per chunk.
+
+    ``towgs84``: a declared datum shift for a file in a datum of its own (Beijing 1954, Xian 1980):
+    ``[dx, dy, dz, rx, ry, rz, ds]`` from the file's datum to WGS 84 in metres, arc-seconds and ppm, Position
+    Vector convention, exactly as PROJ's ``+towgs84`` and GDAL's ``TOWGS84``. The file's own CRS is used with
+    this Helmert and the result is put on the grid through WGS 84, on both paths (``rasters.datum``). A
+    ``ConfigError`` if the file is already on a WGS 84-compatible datum or the grid's datum has no declared
+    transformation to WGS 84 (``rasters.datum.declared_shift``).
     """
     info = inspect(path, band)
     rs = resampling_from_name(resampling)
-    if overlap_fraction(info, grid) == 0.0:
+    crs_pair: dict[str, str] = {}
+    if towgs84 is not None:
+        try:
+            src_crs, dst_crs = declared_shift(info.crs_wkt, towgs84, grid.crs)
+        except ConfigError as e:
+            raise ConfigError(f"{info.path}: towgs84: {e}") from None
+        crs_pair = {"src_wkt": src_crs.to_wkt(), "dst_wkt": dst_crs.to_wkt()}
+    if overlap_fraction(info, grid, **crs_pair) == 0.0:
         raise InputDataError(f"{info.path}: raster does not overlap the analysis grid ({grid.describe()})")
     func = _sample_window if rs in (Resampling.nearest, Resampling.bilinear) else _warp_window
     return grid_blocks(func, grid, np.float32, info.path, band, rs.value, info.nodata,
-                       name=f"read-{Path(info.path).stem}")
+                       name=f"read-{Path(info.path).stem}", **crs_pair)
 
 
 @lru_cache(maxsize=32)
@@ -179,23 +199,28 @@ def _transformer(dst_wkt: str, src_wkt: str) -> Transformer | None:
 SOURCE_PIECE = 4096
 
 
-def _sample_window(grid: Grid, window: Window, path: str, band: int, resampling: int, nodata: float | None):
+def _sample_window(grid: Grid, window: Window, path: str, band: int, resampling: int, nodata: float | None,
+                   src_wkt: str | None = None, dst_wkt: str | None = None):
     """Exact nearest/bilinear sampling of the source at the window's cell centres.
 
     The source pixels needed are read in pieces of at most ``SOURCE_PIECE``² (+1 for bilinear's neighbours), so
-    memory is bounded whatever the source's resolution.
+    memory is bounded whatever the source's resolution. ``src_wkt``/``dst_wkt`` replace the file's and the grid's
+    CRS in the transformation (a declared datum shift, ``rasters.datum.declared_shift``).
     """
     h, w = int(window.height), int(window.width)
     out = np.full((h, w), np.nan, dtype=np.float32)
     bilinear = Resampling(resampling) == Resampling.bilinear
     try:
         with rasterio.open(path) as src:
+            tr = _transformer(dst_wkt or grid.crs, src_wkt or src.crs.to_wkt())
+            t = src.transform
+            offset = _aligned_offset(grid, t) if tr is None else None
+            if offset is not None:
+                return _read_aligned(src, band, nodata, window, offset, out)
             rows, cols = np.mgrid[0:h, 0:w]
             x, y = grid.xy_of_cells(rows + window.row_off, cols + window.col_off)
-            tr = _transformer(grid.crs, src.crs.to_wkt())
             if tr is not None:
                 x, y = tr.transform(x, y, errcheck=False)
-            t = src.transform
             fc, fr = (x - t.c) / t.a, (y - t.f) / t.e  # fractional source pixel coordinates
             inside = (fc >= 0) & (fc < src.width) & (fr >= 0) & (fr < src.height) & np.isfinite(fc) & np.isfinite(fr)
             if not inside.any():
@@ -230,6 +255,40 @@ def _sample_window(grid: Grid, window: Window, path: str, band: int, resampling:
     return out
 
 
+def _aligned_offset(grid: Grid, t) -> tuple[int, int] | None:
+    """``(row, col)`` of the grid's top-left cell in the source when both share the CRS, the cell size and the
+    cell edges (a whole number of cells apart, to 1e-6 of a cell); else None.
+
+    On such a grid nearest and bilinear sampling at cell centres both return the source's own values, so the
+    window can be read directly: no coordinates, no gather (the cache's entries, a DEM already on the grid).
+    """
+    g = grid.transform
+    if t.b != 0 or t.d != 0 or abs(g.a - t.a) > 1e-9 * abs(t.a) or abs(g.e - t.e) > 1e-9 * abs(t.e):
+        return None
+    c, r = (g.c - t.c) / t.a, (g.f - t.f) / t.e
+    rc, rr = round(c), round(r)
+    if abs(c - rc) > 1e-6 or abs(r - rr) > 1e-6:
+        return None
+    return rr, rc
+
+
+def _read_aligned(src, band: int, nodata: float | None, window: Window, offset: tuple[int, int],
+                  out: np.ndarray) -> np.ndarray:
+    """Fill ``out`` (NaN already) with the source pixels under ``window`` on an aligned grid (``_aligned_offset``);
+    cells off the source stay NaN."""
+    h, w = out.shape
+    r0, c0 = offset[0] + int(window.row_off), offset[1] + int(window.col_off)
+    r_lo, c_lo = max(r0, 0), max(c0, 0)
+    r_hi, c_hi = min(r0 + h, src.height), min(c0 + w, src.width)
+    if r_lo >= r_hi or c_lo >= c_hi:
+        return out
+    a = src.read(band, window=Window(c_lo, r_lo, c_hi - c_lo, r_hi - r_lo), out_dtype=np.float32)
+    if nodata is not None:
+        a[a == np.float32(nodata)] = np.nan
+    out[r_lo - r0: r_hi - r0, c_lo - c0: c_hi - c0] = a
+    return out
+
+
 def _sample_piece(a, r_lo, c_lo, fx, fy, x0, y0, bilinear: bool) -> np.ndarray:
     """Values at fractional pixel positions from the piece ``a`` whose top-left source pixel is (r_lo, c_lo).
 
@@ -255,13 +314,23 @@ def _sample_piece(a, r_lo, c_lo, fx, fy, x0, y0, bilinear: bool) -> np.ndarray:
     return vals
 
 
-def _warp_window(grid: Grid, window: Window, path: str, band: int, resampling: int, nodata: float | None):
+def _warp_window(grid: Grid, window: Window, path: str, band: int, resampling: int, nodata: float | None,
+                 src_wkt: str | None = None, dst_wkt: str | None = None):
     out = np.full((int(window.height), int(window.width)), np.nan, dtype=np.float32)
     try:
         with rasterio.Env(GDAL_NUM_THREADS=1), rasterio.open(path) as src, warnings.catch_warnings():
             # GDAL's warper treats the destination ndarray as a dataset without georeferencing and says so;
             # the transform is passed explicitly, so the warning is noise.
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            if src_wkt is not None:
+                # A declared datum shift. rasterio's reproject takes a band's CRS from its dataset and ignores
+                # src_crs (measured: no shift at all); a WarpedVRT honours it, and GDAL reads only the source
+                # blocks the window needs.
+                with WarpedVRT(src, src_crs=RioCRS.from_wkt(src_wkt), crs=RioCRS.from_wkt(dst_wkt or grid.crs),
+                               transform=grid.window_transform(window), width=out.shape[1], height=out.shape[0],
+                               resampling=Resampling(resampling), src_nodata=nodata, nodata=np.nan,
+                               dtype="float32") as vrt:
+                    return vrt.read(band)
             reproject(
                 source=rasterio.band(src, band),
                 destination=out,

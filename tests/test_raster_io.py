@@ -259,3 +259,53 @@ def test_extras_come_back_in_order():
         stats, got = io.write_many([io.RasterOutput(arr, Path(d) / "x.tif", nodata=float("nan"))], grid, extra=extras)
     assert got[0] == {"a": 1} and int(got[1]) == 64 * 64 and got[2] == "third"
     assert float(stats[0]["STATISTICS_MEAN"]) == 1.0
+
+
+def _aligned_source(tmp_path):
+    """An 80 x 100 int16 source on 100 m cells with nodata, in the grid's CRS."""
+    a = (np.arange(80 * 100, dtype=np.int16).reshape(80, 100) * 7) % 1000
+    a[5, 7] = -9999
+    return write_tif(tmp_path / "aligned.tif", a, Affine(100, 0, 10_000, 0, -100, 20_000), ALBERS,
+                     nodata=-9999), a.astype(np.float32)
+
+
+@pytest.mark.parametrize("resampling", ["nearest", "bilinear"])
+@pytest.mark.parametrize("chunk", [16, 17, 64])
+def test_aligned_grid_reads_the_source_values(tmp_path, resampling, chunk):
+    """A grid sharing the source's cells (a cache entry, a DEM made on the grid) returns the stored values:
+    shifted by whole cells, reaching past the source on two sides (NaN there), any chunking."""
+    path, a = _aligned_source(tmp_path)
+    a[a == -9999] = np.nan
+    # starts 3 cells left of and 2 cells below the source's top-left corner; 85 x 106 cells
+    grid = Grid(ALBERS, Affine(100, 0, 10_000 - 300, 0, -100, 20_000 - 200), 106, 85, chunk_size=chunk)
+    expected = np.full(grid.shape, np.nan, np.float32)
+    expected[:78, 3:103] = a[2:80, :100]
+    got = io.read(path, grid, resampling=resampling).compute()
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_aligned_fast_path_equals_the_general_sampler(tmp_path, monkeypatch):
+    """The shortcut changes no value: the general coordinate sampler on the same aligned grid gives the same
+    nearest values, and bilinear values within float rounding of the pixel centres (1e-6 relative)."""
+    path, _ = _aligned_source(tmp_path)
+    grid = Grid(ALBERS, Affine(100, 0, 10_000 + 500, 0, -100, 20_000 - 300), 40, 35, chunk_size=16)
+    fast = {m: io.read(path, grid, resampling=m).compute() for m in ("nearest", "bilinear")}
+    monkeypatch.setattr(io, "_aligned_offset", lambda grid, t: None)
+    slow = {m: io.read(path, grid, resampling=m).compute() for m in ("nearest", "bilinear")}
+    np.testing.assert_array_equal(fast["nearest"], slow["nearest"])
+    np.testing.assert_allclose(fast["bilinear"], slow["bilinear"], rtol=1e-6, atol=0)
+
+
+def test_half_cell_offset_is_not_taken_as_aligned(tmp_path):
+    """A grid half a cell off the source (the classic GDAL pixel-is-point slip) is sampled, not copied: nearest
+    at centres that fall on source pixel edges takes the pixel below/right (floor), bilinear averages two."""
+    path, a = _aligned_source(tmp_path)
+    a[a == -9999] = np.nan
+    grid = Grid(ALBERS, Affine(100, 0, 10_000 + 50, 0, -100, 20_000), 20, 20, chunk_size=16)
+    assert io._aligned_offset(grid, Affine(100, 0, 10_000, 0, -100, 20_000)) is None
+    near = io.read(path, grid, resampling="nearest").compute()
+    bil = io.read(path, grid, resampling="bilinear").compute()
+    np.testing.assert_array_equal(near, a[:20, 1:21])
+    mean = (a[:20, 0:20].astype(np.float64) + a[:20, 1:21]) / 2
+    mean[5, 6:8] = [a[5, 6], a[5, 8]]  # the nodata pixel (5, 7) drops out of the average: weights renormalised
+    np.testing.assert_allclose(bil, mean, rtol=1e-6)

@@ -20,6 +20,7 @@ Shapefile without ``.prj`` or a GeoPackage layer with an undefined SRS has no CR
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -30,6 +31,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
+from rasters.datum import declared_shift
 from rasters.errors import ConfigError, InputDataError, did_you_mean
 
 __all__ = ["layers", "read", "repair"]
@@ -164,6 +166,7 @@ def read(
     layer: str | None = None,
     clip_bounds: tuple[float, float, float, float] | None = None,
     where: str | None = None,
+    towgs84: Sequence[float] | None = None,
 ) -> gpd.GeoDataFrame:
     """Read one vector layer, repair it, reproject it to ``crs`` and keep the features touching ``clip_bounds``.
 
@@ -175,6 +178,12 @@ def read(
             geometry intersects this box are kept whole (geometries are not cut); the rest are dropped.
         where: an OGR SQL attribute filter, e.g. ``"name_zh IN ('玛多县', '曲麻莱县')"``; selecting nothing is
             an ``InputDataError``.
+        towgs84: a declared datum shift for a layer in a datum of its own (Beijing 1954, Xian 1980):
+            ``[dx, dy, dz, rx, ry, rz, ds]`` from the layer's datum to WGS 84 in metres, arc-seconds and ppm,
+            Position Vector convention, exactly as PROJ's ``+towgs84``. The layer's own CRS is used with this
+            Helmert and reprojected to ``crs`` through WGS 84 (``rasters.datum.declared_shift``, which raises
+            ``ConfigError`` if the layer is already on a WGS 84-compatible datum or ``crs`` has no transformation
+            to WGS 84).
 
     Steps: (1) read with OGR (a spatial filter in the source CRS skips far-away features early); (2) drop
     missing/empty geometries; (3) repair invalid geometries with ``repair`` (MakeValid, same dimension kept);
@@ -208,6 +217,12 @@ def read(
             f"{p}: layer '{name}' has no CRS; assign one (e.g. ogr2ogr -a_srs EPSG:4490 out.gpkg {Path(p).name})"
         )
     source = CRS.from_user_input(info["crs"])
+    shift = None
+    if towgs84 is not None:
+        try:
+            shift = declared_shift(source, towgs84, target)
+        except ConfigError as e:
+            raise ConfigError(f"{p}: layer '{name}': towgs84: {e}") from None
 
     bbox = None
     if clip_bounds is not None:
@@ -217,7 +232,7 @@ def read(
             raise ConfigError(f"clip_bounds must be (xmin, ymin, xmax, ymax), got {clip_bounds!r}") from None
         if len(clip_bounds) != 4 or not (clip_bounds[0] <= clip_bounds[2] and clip_bounds[1] <= clip_bounds[3]):
             raise ConfigError(f"clip_bounds must be (xmin, ymin, xmax, ymax) with min <= max, got {clip_bounds}")
-        bbox = _source_bbox(clip_bounds, target, source)
+        bbox = _source_bbox(clip_bounds, *(shift[::-1] if shift else (target, source)))
 
     try:
         gdf = pyogrio.read_dataframe(p, layer=name, bbox=bbox, where=where)
@@ -244,8 +259,11 @@ def read(
     gdf = gdf.loc[present]
     gdf = _repair_frame(gdf, repaired)
     gdf, n_collections = _open_collections(gdf)
-    if not gdf.crs.equals(target):
-        gdf = gdf.to_crs(target)  # geopandas transforms with always_xy=True
+    if shift is not None or not gdf.crs.equals(target):
+        if shift is not None:  # the declared Helmert: both ends bound to WGS 84, then labelled with the target
+            gdf = gdf.set_crs(shift[0], allow_override=True).to_crs(shift[1]).set_crs(target, allow_override=True)
+        else:
+            gdf = gdf.to_crs(target)  # geopandas transforms with always_xy=True
         finite = np.isfinite(gdf.geometry.bounds.to_numpy()).all(axis=1)
         gdf = gdf.loc[finite]
         # Reprojection bends edges differently and can make a valid ring touch itself: repair once more.
