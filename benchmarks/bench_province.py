@@ -244,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lake-cap-km", type=float, default=50.0)
     ap.add_argument("--no-travel-time", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--reuse-pass1", action="store_true",
+                    help="skip pass 1 when its friction surface is already in OUT/derived (to measure travel time "
+                         "alone after an earlier run)")
     ap.add_argument("--per-step", action="store_true",
                     help="also time each pass-1 layer alone (its own write_many, plain GeoTIFF, file deleted after)")
     args = ap.parse_args(argv)
@@ -299,15 +302,20 @@ def main(argv: list[str] | None = None) -> int:
     outputs = [RasterOutput(a, derived / f"{name}.tif", description=f"SYNTHETIC {d}", units=u, nodata=float("nan"),
                             tags={**SYNTHETIC_TAGS, "DESCRIPTION": f"derived from the SYNTHETIC DEM: {d}"})
                for name, a, d, u in layers]
-    print(f"pass 1: {len(outputs)} layers in one write_many: {', '.join(n for n, *_ in layers)}")
-    with Measure("pass 1", progress=not args.no_progress) as m1:
-        write_many(outputs, grid)
-    results["pass1"] = m1.report(ncells)
-    results["pass1"]["layers"] = [n for n, *_ in layers]
-    print_pass(f"pass 1 ({len(outputs)} layers)", results["pass1"])
+    friction_path = derived / "synthetic_friction_min_per_m.tif"
+    if args.reuse_pass1 and do_tt and friction_path.exists():
+        print(f"pass 1 skipped (--reuse-pass1): reading {friction_path}")
+        results["pass1"] = {"wall_s": 0.0, "reused": True}
+    else:
+        print(f"pass 1: {len(outputs)} layers in one write_many: {', '.join(n for n, *_ in layers)}")
+        with Measure("pass 1", progress=not args.no_progress) as m1:
+            write_many(outputs, grid)
+        results["pass1"] = m1.report(ncells)
+        results["pass1"]["layers"] = [n for n, *_ in layers]
+        print_pass(f"pass 1 ({len(outputs)} layers)", results["pass1"])
 
     if do_tt:
-        friction = read(derived / "synthetic_friction_min_per_m.tif", grid, resampling="nearest")
+        friction = read(friction_path, grid, resampling="nearest")
         with Measure("pass 2", progress=not args.no_progress) as m2:
             tt = travel_time_minutes(friction, grid, seats)
             t_rounds = time.perf_counter() - m2.t0
