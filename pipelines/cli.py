@@ -99,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("suitability: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as e:
+        if (cluster := _cluster_failure(e)) is not None:  # distributed's CommClosedError is an OSError
+            return _report(args, f"suitability: error: {cluster}")
         # A full disk, a vanished network share, permissions: not a bug, and every output is written atomically,
         # so the previous outputs are intact.
         if args.debug:
@@ -113,12 +115,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"suitability: error: {e}", file=sys.stderr)
         return e.exit_code
     except Exception as e:  # noqa: BLE001 - the last line of defence: one line unless --debug
+        if (cluster := _cluster_failure(e)) is not None:
+            return _report(args, f"suitability: error: {cluster}")
         if args.debug:
             traceback.print_exc()
         else:
             print(f"suitability: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
                   file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _report(args: argparse.Namespace, line: str) -> int:
+    if args.debug:
+        traceback.print_exc()
+    print(line, file=sys.stderr)
+    return EXIT_FAILURE
+
+
+#: how a failed dask.distributed run ends, for every message of _cluster_failure
+_CLUSTER_STOPPED = "the run stopped; outputs not yet finished keep their previous version (each is replaced only " \
+    "when complete, run.json last)"
+
+
+def _cluster_failure(e: BaseException) -> str | None:
+    """One line for a run that a ``dask.distributed`` cluster could not finish (exit 1): a task whose workers
+    all died (``KilledWorker``: more than ``distributed.scheduler.allowed-failures`` deaths; fewer are retried
+    by the scheduler and never reach here), the scheduler gone (``CommClosedError``) or the computation cancelled
+    by it. None for any other error. Matched by class name so that runs without distributed never import it."""
+    mod, name = type(e).__module__, type(e).__name__
+    if not mod.startswith("distributed."):
+        return None
+    if name == "KilledWorker":
+        worker = getattr(getattr(e, "last_worker", None), "address", "?")
+        n = getattr(e, "allowed_failures", 0) + 1
+        return (f"a Dask worker process died while running task {getattr(e, 'task', '?')!r} ({n} worker"
+                f"{'s' if n != 1 else ''} died running it, the last {worker}; distributed.scheduler.allowed-failures "
+                f"is {n - 1}): killed from outside or out of memory? see the worker logs; lower compute.workers or "
+                f"raise compute.memory_limit; {_CLUSTER_STOPPED}")
+    first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "no detail")
+    if name == "CommClosedError":
+        return f"lost the connection to the Dask scheduler or a worker ({first}); {_CLUSTER_STOPPED}"
+    if name in ("FutureCancelledError", "FuturesCancelledError"):
+        return f"the Dask scheduler cancelled the computation ({first}); {_CLUSTER_STOPPED}"
+    return None
 
 
 def _dispatch(args: argparse.Namespace) -> int:

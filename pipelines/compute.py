@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import dask
 from pydantic import Field, model_validator
@@ -27,6 +27,10 @@ from .base import Strict
 SCHEDULERS = ("threads", "processes", "local_cluster", "address")
 #: how long to keep trying to reach an existing scheduler
 CONNECT_TIMEOUT = "20s"
+#: Called with the ``distributed.Client`` right after a run connects to its LocalCluster or scheduler address,
+#: before any graph is submitted. Empty in normal use; a seam for tools and tests that watch or disturb a run
+#: from inside the scheduler (the worker-fault tests register a scheduler plugin that kills a worker mid-run).
+client_hooks: list[Callable[[Any], None]] = []
 
 
 class ComputeSpec(Strict):
@@ -123,6 +127,8 @@ def scheduler(spec: ComputeSpec | None = None, echo: Callable[[str], None] | Non
         try:
             with distributed.Client(cluster, set_as_default=True) as client:
                 info = SchedulerInfo("local_cluster", len(cluster.workers), _link(client), cluster.scheduler_address)
+                for hook in client_hooks:
+                    hook(client)
                 if info.dashboard:
                     echo(f"dask dashboard: {info.dashboard}")
                 yield info
@@ -136,6 +142,8 @@ def scheduler(spec: ComputeSpec | None = None, echo: Callable[[str], None] | Non
     try:
         n = len(client.scheduler_info().get("workers", {}))
         info = SchedulerInfo("address", n, _link(client), spec.address)
+        for hook in client_hooks:
+            hook(client)
         echo(f"dask scheduler {spec.address}: {n} workers" + (f"; dashboard: {info.dashboard}" if info.dashboard
                                                                 else ""))
         yield info

@@ -293,6 +293,8 @@ def progress(enabled: bool, events=None):
     worker processes), or JSON-line progress events, or nothing."""
     from rasters import io as rio_mod
 
+    bar_open = [False]  # a bar line without its newline yet: a failure's message must start on a line of its own
+
     def blocks(done: int, total: int) -> None:
         if events is not None:
             events.emit("progress", done=done, total=total, unit="blocks")
@@ -300,6 +302,7 @@ def progress(enabled: bool, events=None):
             width = 40
             k = int(width * done / max(total, 1))
             end = "\n" if done >= total else ""
+            bar_open[0] = not end
             print(f"\r[{'#' * k}{' ' * (width - k)}] {100 * done / max(total, 1):5.1f}% blocks written", end=end,
                   file=sys.stderr, flush=True)
 
@@ -312,6 +315,8 @@ def progress(enabled: bool, events=None):
             yield
     finally:
         rio_mod.block_progress = previous
+        if bar_open[0]:
+            print(file=sys.stderr, flush=True)
 
 
 def count_nan(arr: da.Array) -> Any:

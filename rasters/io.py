@@ -583,7 +583,11 @@ def _write_distributed(arrays: Sequence[da.Array], targets: Sequence[_Target], e
                 block_progress(done, total)
         extra_done = client.gather(extra_futs)
     except BaseException:
-        client.cancel(futures)
+        # Releasing (not client.cancel) lets the scheduler drop the rest: in distributed 2026.8 cancelling a
+        # future whose task feeds unrequested tasks (a block also summed into an extra) fails an assertion in
+        # the scheduler (stimulus_cancel: assert ts.who_wants) and drops the client's connection.
+        for f in futures:
+            f.release()
         raise
     return _merged(arrays, stats), list(extra_done)
 
