@@ -87,7 +87,8 @@ class ReliefLayer(Strict):
 
     type: Literal["relief"]
     dem: str = Field(description="name of the elevation layer (metres)")
-    window_m: float | None = Field(None, gt=0, description="window edge in metres (rounded to whole cells)")
+    window_m: float | None = Field(None, gt=0, description="window edge in metres, rounded to the nearest odd number "
+                                   "of cells so the window is centred on its cell (as GRASS r.neighbors requires)")
     window_cells: int | None = Field(None, ge=1, description="window edge in cells (instead of window_m)")
 
     def refs(self) -> list[Ref]:
@@ -99,8 +100,7 @@ class ReliefLayer(Strict):
         if self.window_cells is not None:
             return self.window_cells
         cell_m = grid.res[0] * grid.linear_unit_m
-        n = max(1, round(self.window_m / cell_m))
-        return n
+        return max(1, 2 * round((self.window_m / cell_m - 1) / 2) + 1)
 
     def build(self, ctx: Context) -> tuple[da.Array, str]:
         n = self.cells(ctx.grid)

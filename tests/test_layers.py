@@ -149,3 +149,19 @@ def test_travel_time_layer_matches_mcp_geometric(tmp_path):
     assert ok.sum() > 0.5 * tt.size
     np.testing.assert_allclose(tt[ok], ref[ok], rtol=1e-5)
     assert np.array_equal(np.isfinite(tt), np.isfinite(ref))
+
+
+@pytest.mark.parametrize(("window_m", "res_m", "cells"), [
+    (500, 90, 5),     # 5.56 cells: 5 is the nearest odd count (450 m)
+    (600, 90, 7),     # 6.67 cells: 7 (630 m)
+    (3000, 1000, 3),  # exact and odd: unchanged
+    (4000, 1000, 5),  # exactly 4 cells, even: the tie goes to the even half-width (5 cells, 5 km)
+    (100, 1000, 1),   # under a cell: the cell itself
+])
+def test_relief_window_m_rounds_to_a_centred_odd_window(window_m, res_m, cells):
+    from pipelines.layers import ReliefLayer
+    from rasters.grid import Grid
+
+    grid = Grid.from_bounds((0, 0, 100 * res_m, 100 * res_m), res_m, "EPSG:32647", chunk_size=64)
+    n = ReliefLayer(type="relief", dem="dem", window_m=window_m).cells(grid)
+    assert n == cells and n % 2 == 1
