@@ -41,7 +41,7 @@ from .base import Strict
 log = logging.getLogger("suitability")
 
 #: bumped when the entry layout or the meaning of a key changes
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 #: layer types worth caching (the others are cheap elementwise or burn-in steps)
 CACHED_TYPES = frozenset({"slope", "aspect", "relief", "distance", "friction", "travel_time"})
 _SIDECARS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx")

@@ -12,6 +12,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -46,7 +47,9 @@ def _rel(path: Path | str, folder: Path) -> str:
     return rel if rel.startswith("..") else f"./{rel}"
 
 
+@lru_cache(maxsize=16)
 def _srs(crs_wkt: str) -> str:
+    # Cached: to_authority() searches PROJ's whole database for a custom CRS (0.3 s a call, once per layer).
     crs = CRS.from_wkt(crs_wkt)
     with warnings.catch_warnings():  # the PROJ string is a fallback for old readers; WKT2 is authoritative
         warnings.simplefilter("ignore", UserWarning)
