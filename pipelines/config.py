@@ -89,12 +89,27 @@ TOWGS84_HELP = ("declared 7-parameter Helmert from the file's own datum (Beijing
                 "is used with it and put on the grid through WGS 84. Not with allow_ballpark")
 
 
-def _declared_or_ballpark(inp: RasterInput | VectorInput) -> None:
-    if inp.towgs84 is not None and inp.allow_ballpark:
-        raise ValueError("give either towgs84 (a declared datum shift) or allow_ballpark: true (no shift), not both")
+def _allow_remote() -> Any:
+    return Field(False, description="accept a /vsicurl/ (or other network /vsi) path")
 
 
-class RasterInput(Strict):
+def _allow_ballpark() -> Any:
+    return Field(False, description="accept a legacy Chinese datum (Beijing 1954, Xian 1980, New Beijing) that PROJ "
+                 "can only shift to the grid's datum by a ballpark (~100 m errors)")
+
+
+class _FileInput(Strict):
+    """What raster and vector inputs share: the datum rule (a declared shift or a ballpark, not both)."""
+
+    @model_validator(mode="after")
+    def _datum(self) -> _FileInput:
+        if self.towgs84 is not None and self.allow_ballpark:  # type: ignore[attr-defined]
+            raise ValueError("give either towgs84 (a declared datum shift) or allow_ballpark: true (no shift), "
+                             "not both")
+        return self
+
+
+class RasterInput(_FileInput):
     raster: InputPath = Field(description="path to any GDAL raster (relative to the config file); a GDAL virtual "
                               "path such as /vsicurl/https://... is kept verbatim")
     band: int = Field(1, ge=1)
@@ -102,34 +117,22 @@ class RasterInput(Strict):
         "nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode", "min", "max", "med"
     ] = Field("bilinear", description="bilinear for continuous data, nearest or mode for categories")
     units: str = Field("", description="units of the values, recorded in outputs (e.g. 'm')")
-    allow_remote: bool = Field(False, description="accept a /vsicurl/ (or other network /vsi) path")
+    allow_remote: bool = _allow_remote()
     allow_vrt: bool = Field(False, description="accept a GDAL VRT (it can point at any file or URL)")
-    allow_ballpark: bool = Field(False, description="accept a legacy Chinese datum (Beijing 1954, Xian 1980, New "
-                                 "Beijing) that PROJ can only shift to the grid's datum by a ballpark (~100 m errors)")
+    allow_ballpark: bool = _allow_ballpark()
     towgs84: Towgs84 | None = Field(None, description=TOWGS84_HELP)
 
-    @model_validator(mode="after")
-    def _datum(self) -> RasterInput:
-        _declared_or_ballpark(self)
-        return self
 
-
-class VectorInput(Strict):
+class VectorInput(_FileInput):
     vector: InputPath = Field(description="path to any OGR vector (GeoPackage, Shapefile, GeoJSON); a GDAL virtual "
                               "path such as /vsicurl/https://... is kept verbatim")
     layer: str | None = Field(None, description="layer name inside the file (required when it has several)")
     where: str | None = Field(None, description="OGR SQL attribute filter, e.g. \"name_zh IN ('玛多县')\"")
     label: str | None = Field(None, description="what the layer is, shown in outputs (say SYNTHETIC/approximate)")
-    allow_remote: bool = Field(False, description="accept a /vsicurl/ (or other network /vsi) path")
+    allow_remote: bool = _allow_remote()
     allow_vrt: bool = Field(False, description="accept an OGR VRT (it can point at any file or URL)")
-    allow_ballpark: bool = Field(False, description="accept a legacy Chinese datum (Beijing 1954, Xian 1980, New "
-                                 "Beijing) that PROJ can only shift to the grid's datum by a ballpark (~100 m errors)")
+    allow_ballpark: bool = _allow_ballpark()
     towgs84: Towgs84 | None = Field(None, description=TOWGS84_HELP)
-
-    @model_validator(mode="after")
-    def _datum(self) -> VectorInput:
-        _declared_or_ballpark(self)
-        return self
 
 
 def _input_kind(v: Any) -> str | None:
