@@ -243,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--relief-m", type=float, default=500.0)
     ap.add_argument("--lake-cap-km", type=float, default=50.0)
     ap.add_argument("--no-travel-time", action="store_true")
+    ap.add_argument("--pass1-only", action="store_true",
+                    help="write the friction surface in pass 1 but stop before travel time (to time pass 1 alone)")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--reuse-pass1", action="store_true",
                     help="skip pass 1 when its friction surface is already in OUT/derived (to measure travel time "
@@ -314,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         results["pass1"]["layers"] = [n for n, *_ in layers]
         print_pass(f"pass 1 ({len(outputs)} layers)", results["pass1"])
 
-    if do_tt:
+    if do_tt and not args.pass1_only:
         friction = read(friction_path, grid, resampling="nearest")
         with Measure("pass 2", progress=not args.no_progress) as m2:
             tt = travel_time_minutes(friction, grid, seats)
