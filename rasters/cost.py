@@ -215,6 +215,9 @@ def _dijkstra(fric, fac, uniform, offs, ia, ib, nb, w, cost, alloc, back, state,
             v = u + offs[d]
             if state[v] != 0:
                 continue
+            # The relaxation below is repeated in _dijkstra_buckets on purpose: moving it into shared
+            # inline="always" helpers (move cost, label comparison) halved both kernels' speed (bench_cost.py
+            # --size 2048: 2.67x -> 1.27-1.43x MCP), so keep the two copies identical by hand.
             fv = np.float64(fric[v])
             if not (fv < np.inf):  # NaN or +inf: barrier
                 continue
