@@ -248,9 +248,10 @@ def write_project(built: Built, outs: list[RasterOutput], stats: list[dict],
         gdf = built.vectors.get(name)
         kind = _geometry_kind(gdf)
         src_crs = _file_crs_wkt(loaded.resolve(inp.vector), inp.layer)
+        src_crs, op = _declared_crs_and_op(src_crs, inp.towgs84, built.grid.crs)
         layers.append(ProjectLayer(name, loaded.resolve(inp.vector), "Inputs", visible=name in outline,
                                    kind="vector", vector_layer=inp.layer, geometry=kind,
-                                   outline_only=name in outline, crs_wkt=src_crs,
+                                   outline_only=name in outline, crs_wkt=src_crs, coordinate_op=op,
                                    color="#1f78b4" if kind != "Polygon" or name not in outline else "#333333"))
     text = project_xml(cfg.name, built.grid.crs, layers, folder, built.grid.bounds)
     path = folder / "project.qgs"
@@ -274,6 +275,18 @@ def _file_crs_wkt(path: Path, layer: str | None) -> str | None:
         return None
     crs = info.get("crs")
     return pyproj.CRS.from_user_input(crs).to_wkt() if crs else None
+
+
+def _declared_crs_and_op(crs_wkt: str | None, towgs84: list[float] | None,
+                         grid_crs: str) -> tuple[str | None, str | None]:
+    """The CRS and the operation QGIS must use for a vector input: with a declared ``towgs84``, the file's CRS bound
+    to WGS 84 by that Helmert and the PROJ pipeline the run applied (file -> WGS 84 -> grid); else the file's CRS
+    and None (QGIS's own choice, as for every undeclared layer). The run has already accepted the declaration."""
+    if towgs84 is None or crs_wkt is None:
+        return crs_wkt, None
+    from rasters.datum import shift_pipeline, with_towgs84
+
+    return with_towgs84(crs_wkt, towgs84).to_wkt(), shift_pipeline(crs_wkt, towgs84, grid_crs)
 
 
 def style_for(o: RasterOutput, stats: dict[str, str], built: Built) -> str:

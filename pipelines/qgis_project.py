@@ -1,6 +1,8 @@
 """A QGIS project (``project.qgs``) in the output folder: every output layer, relative paths, the grid's CRS as
 project CRS, layers grouped (inputs, layers, criteria, suitability) with their styles embedded, and sensible
 visibility (suitability and the province outline on, the rest off). Double-click it and everything is there.
+A vector input with a declared datum shift (``towgs84``) is listed with its bound CRS and the run's operation in
+the project's transform context, so QGIS draws it where the run put it (see ``_transform_context``).
 
 Written as QGIS 3.x project XML (the format ``QgsProject.write`` produces, reduced to what QGIS needs to load);
 checked by opening it with PyQGIS in ``tests/test_qgis.py``.
@@ -34,6 +36,9 @@ class ProjectLayer:
     outline_only: bool = False
     color: str = "#3a7bd5"
     crs_wkt: str | None = None  # the layer's own CRS (vectors keep theirs; rasters are on the grid)
+    # The PROJ pipeline from crs_wkt to the project CRS that QGIS must use for this layer (a declared datum shift,
+    # ``rasters.datum.shift_pipeline``); written in the project's transform context. None: QGIS chooses.
+    coordinate_op: str | None = None
     layer_id: str = field(default="")
 
 
@@ -142,11 +147,31 @@ def project_xml(title: str, crs_wkt: str, layers: list[ProjectLayer], folder: Pa
         "</mapcanvas>\n"
         "  <projectlayers>\n" + "\n".join(maplayers) + "\n  </projectlayers>\n"
         "  <layerorder>" + "".join(f'<layer id={quoteattr(lyr.layer_id)}/>' for lyr in layers) + "</layerorder>\n"
+        f"  {_transform_context(layers, srs)}\n"
         '  <properties><Paths><Absolute type="bool">false</Absolute></Paths>'
         '<Measure><Ellipsoid type="QString">NONE</Ellipsoid></Measure>'
         '<SpatialRefSys><ProjectionsEnabled type="int">1</ProjectionsEnabled></SpatialRefSys></properties>\n'
         "</qgis>\n"
     )
+
+
+def _transform_context(layers: list[ProjectLayer], project_srs: str) -> str:
+    """``<transformContext>`` as ``QgsProject.write`` writes it (QGIS 3.22): one ``<srcDest>`` per (layer CRS,
+    project CRS) pair with the operation QGIS must use instead of its own choice.
+
+    Why: QGIS picks its transformation between two CRSs itself; from a bound Xian 1980 / Beijing 1954 CRS to a grid
+    CRS on another datum it takes PROJ's ballpark (no shift) and draws the layer tens of metres from the outputs.
+    The pair is keyed by CRS, so the layer's CRS is its bound CRS (a distinct CRS per declared shift: another file
+    in the same datum, without a declaration, keeps QGIS's default). ``allowFallback`` as QGIS's default: a point
+    the pipeline cannot transform (far outside both projections) falls back rather than stopping the render.
+    """
+    entries = {}
+    for lyr in layers:
+        if lyr.coordinate_op and lyr.crs_wkt:
+            entries.setdefault((lyr.crs_wkt, lyr.coordinate_op),
+                               f'<srcDest allowFallback="1" coordinateOp={quoteattr(lyr.coordinate_op)}>'
+                               f"<src>{_srs(lyr.crs_wkt)}</src><dest>{project_srs}</dest></srcDest>")
+    return "<transformContext>" + "".join(entries.values()) + "</transformContext>"
 
 
 def _source(lyr: ProjectLayer, folder: Path) -> str:

@@ -28,14 +28,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from pyproj.crs import BoundCRS
 from pyproj.crs.coordinate_operation import ToWGS84Transformation
 from pyproj.exceptions import CRSError
 
 from .errors import ConfigError
 
-__all__ = ["check_towgs84", "declared_shift", "wgs84_compatible", "with_towgs84"]
+__all__ = ["check_towgs84", "declared_shift", "shift_pipeline", "wgs84_compatible", "with_towgs84"]
 
 TOWGS84_KEYS = ("dx", "dy", "dz", "rx", "ry", "rz", "ds")
 
@@ -143,3 +143,20 @@ def declared_shift(src_crs: Any, towgs84: Sequence[float], dst_crs: Any) -> tupl
                           f"offset; use a CGCS2000/WGS 84 grid CRS, or give grid.crs as a PROJ string with its own "
                           f"+towgs84 (or drop towgs84 if the file is in the grid's datum)")
     return bound_src, bound_dst
+
+
+def shift_pipeline(src_crs: Any, towgs84: Sequence[float], dst_crs: Any) -> str:
+    """The PROJ pipeline string (``+proj=pipeline ...``) of the operation a run applies to a file in ``src_crs``
+    with the declared ``towgs84`` on its way to ``dst_crs``: file -> WGS 84 by the Position Vector Helmert -> grid,
+    exactly what ``Transformer.from_crs(*declared_shift(...), always_xy=True)`` does (``vectors.io.read``).
+
+    Axes are longitude/easting first (PROJ's "normalized for visualization" order), which is the order GIS software
+    feeds a stored operation (QGIS 3.22 fails on the authority-order string of a latitude-first CRS): QGIS takes
+    this string in a project's transform context, so it draws the file where the run put it instead of choosing its
+    own (ballpark) transformation. Same errors as ``declared_shift``.
+    """
+    src, dst = declared_shift(src_crs, towgs84, dst_crs)
+    text = Transformer.from_crs(src, dst, always_xy=True).to_proj4()
+    if not text:  # an operation PROJ cannot write as a string (none for a Helmert between bound CRSs)
+        raise ConfigError(f"PROJ gives no single operation from {src.name!r} to {dst.name!r}")
+    return text

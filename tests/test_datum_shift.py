@@ -22,7 +22,7 @@ from rasterio.transform import from_origin
 
 from pipelines.cli import main
 from rasters import io as rio
-from rasters.datum import check_towgs84, declared_shift, wgs84_compatible
+from rasters.datum import check_towgs84, declared_shift, shift_pipeline, wgs84_compatible
 from rasters.errors import ConfigError
 from rasters.grid import Grid
 from tests._demo_core import core_raw
@@ -152,6 +152,23 @@ def test_gauss_kruger_and_xian80_and_albers_grid(tmp_path):
     lon, lat = to_grid_datum(POINTS_LONLAT[:, 0], POINTS_LONLAT[:, 1], xian, src_ell=IAG75, dst_ell=GRS80)
     want = np.column_stack(albers.transform(lon, lat))
     assert np.hypot(*(got - want).T).max() < 1e-3
+
+
+def test_shift_pipeline_is_the_hand_helmert():
+    """The PROJ string written into the QGIS project (``shift_pipeline``), applied on its own, puts projected
+    Beijing 1954 (Gauss-Kruger) points on the Albers grid where the hand Helmert does, longitude/easting first."""
+    near = POINTS_LONLAT[[3, 4, 5]]
+    gx, gy = Transformer.from_crs("EPSG:4214", "EPSG:2431", always_xy=True).transform(near[:, 0], near[:, 1])
+    text = shift_pipeline("EPSG:2431", BJ54_ROT, ALBERS)
+    assert text.startswith("+proj=pipeline") and "+convention=position_vector" in text
+    got = np.column_stack(Transformer.from_pipeline(text).transform(gx, gy))
+    lon, lat = to_grid_datum(near[:, 0], near[:, 1], BJ54_ROT, dst_ell=GRS80)
+    albers = Transformer.from_crs("+proj=longlat +ellps=GRS80 +no_defs", ALBERS, always_xy=True)
+    want = np.column_stack(albers.transform(lon, lat))
+    assert np.hypot(*(got - want).T).max() < 1e-3
+    assert np.hypot(*(np.column_stack(albers.transform(*near.T)) - want).T).min() > 10  # the shift is real
+    with pytest.raises(ConfigError, match=r"already on datum"):
+        shift_pipeline("EPSG:4490", BJ54_ROT, ALBERS)
 
 
 def test_vector_clip_uses_the_shifted_positions(tmp_path):
