@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from .blocks import grid_blocks
 from .datum import declared_shift
 from .errors import ConfigError, InputDataError
 from .grid import Grid
+from .kernels import block_moments
 
 RESAMPLING = {
     "nearest": Resampling.nearest,
@@ -56,10 +58,14 @@ RESAMPLING = {
     "med": Resampling.med,
 }
 
-# Creation options chosen by measurement on these machines: ZSTD level 1 with the floating-point predictor wrote
-# float32 about 4x faster than default DEFLATE at about the same size.
-FLOAT_PROFILE = {"compress": "ZSTD", "zstd_level": 1, "predictor": 3}
-INT_PROFILE = {"compress": "ZSTD", "zstd_level": 1, "predictor": 2}
+# Creation options of the plain tiled files write_many writes (the temporaries COGs are made from, and cache
+# entries), chosen by measurement on these machines for reading back: ZSTD level 1 without a predictor decodes
+# float32 layers and criterion scores in 3.8-5.0 ms per million cells against 7.9-9.3 with the floating-point
+# predictor, and encodes faster too, at 0.6-1.6x the size (smaller for scores with long runs of equal values).
+# Both beat DEFLATE and LZW. The final COGs keep the predictor (ZSTD level 1, PREDICTOR=YES, in _finish): smaller
+# files for the user, decoded once by QGIS.
+FLOAT_PROFILE = {"compress": "ZSTD", "zstd_level": 1}
+INT_PROFILE = {"compress": "ZSTD", "zstd_level": 1}
 BLOCK = 256  # internal tile edge; chunk sizes are multiples of it in every shipped config
 
 
@@ -403,17 +409,8 @@ def _profile(grid: Grid, dtype: np.dtype, nodata) -> dict:
 
 
 def _block_stats(block: np.ndarray, nodata) -> np.ndarray:
-    """[count, sum, sum of squares, min, max] of a block's valid cells (float64)."""
-    if np.issubdtype(block.dtype, np.floating):
-        v = block[~np.isnan(block)]
-    elif nodata is not None:
-        v = block[block != nodata]
-    else:
-        v = block.ravel()
-    if v.size == 0:
-        return np.array([0.0, 0.0, 0.0, np.inf, -np.inf])
-    v64 = v.astype(np.float64)
-    return np.array([v.size, v64.sum(), np.dot(v64, v64), v64.min(), v64.max()])
+    """[count, sum, sum of squares, min, max] of a block's valid cells (float64; ``rasters.kernels``)."""
+    return block_moments(block, nodata)
 
 
 def _merge_stats(parts: list[np.ndarray]) -> dict[str, float]:
@@ -422,10 +419,24 @@ def _merge_stats(parts: list[np.ndarray]) -> dict[str, float]:
             "max": p[:, 4].max()}
 
 
-def _stats_graph(arr: da.Array, nodata) -> Any:
-    """Exact statistics over valid cells, as one lazy object computed in the same pass as the write."""
-    parts = [dask.delayed(_block_stats)(b, nodata) for b in arr.to_delayed().ravel()]
-    return dask.delayed(_merge_stats)(parts)
+def _store_graph(arr: da.Array, target: _Target) -> da.Array:
+    """Lazy (block rows, block columns, 5) array: each task writes one block of ``arr`` into ``target`` and returns
+    its ``_block_stats``, so the write and the statistics take one pass over each block.
+
+    Not ``da.store(compute=False)``: dask 2026.8 gives each store its own copy of the stored array's graph (keys
+    renamed per store), so every block read, transform and overlay shared by two outputs, or by an output and its
+    statistics, ran once per consumer: measured on the warm 90 m rerun, every criterion block was read 3 times.
+    ``map_blocks`` keeps the array's keys, so shared work runs once.
+    """
+    nr, nc = len(arr.chunks[0]), len(arr.chunks[1])
+    return arr.map_blocks(_store_block, target, dtype=np.float64, chunks=((1,) * nr, (1,) * nc, (5,)), new_axis=2,
+                          name=f"store-{target.tmp.name}-{uuid.uuid4().hex}")
+
+
+def _store_block(block: np.ndarray, target: _Target, block_info=None) -> np.ndarray:
+    (r0, r1), (c0, c1) = block_info[0]["array-location"]
+    target[slice(r0, r1), slice(c0, c1)] = block
+    return _block_stats(block, target.out.nodata)[None, None, :]
 
 
 def _stats_tags(s: dict[str, Any], ncells: int) -> dict[str, str]:
@@ -465,7 +476,7 @@ def write_many(
     targets: list[_Target] = []
     kind = scheduler_kind()
     try:
-        stores, stats, arrays = [], [], []
+        stores, arrays = [], []
         for o in outputs:
             tmp = temp_beside(o.path, ".tmp.tif")
             arr = o.array.rechunk(grid.chunks)
@@ -474,17 +485,24 @@ def write_many(
             targets.append(t)
             arrays.append(arr)
             if kind == "threads":
-                stores.append(da.store(arr, t, lock=False, compute=False))
-                stats.append(_stats_graph(arr, o.nodata))
+                stores.append(_store_graph(arr, t))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             if kind == "threads":
                 # One delayed tuple of everything: dask 2026.8 returns the results of a mixed list of arrays
                 # and delayed objects in the wrong order (a store result, a delayed dict and an array came
                 # back with the last two swapped); packing them into one delayed keeps the order.
-                ns, nt = len(stores), len(stats)
-                (packed,) = dask.compute(dask.delayed(_pack, pure=True)(*stores, *stats, *extra))
-                stats_done, extra_done = list(packed[ns:ns + nt]), list(packed[ns + nt:])
+                # One dask.compute of arrays only: dask optimizes them together, so work shared by several
+                # outputs and extras runs once (a collection passed into a dask.delayed is optimized, and its keys
+                # renamed, on its own: each output then recomputed all it shared). Delayed extras ride along as
+                # 0-d object arrays; all-array lists also come back in order (dask 2026.8 swapped results of
+                # mixed lists of arrays and delayed objects).
+                ns = len(stores)
+                lazy = [e if isinstance(e, da.Array) else da.from_delayed(e, shape=(), dtype=object) for e in extra]
+                got = dask.compute(*stores, *lazy)
+                stats_done = [_merge_stats(list(s.reshape(-1, 5))) for s in got[:ns]]
+                extra_done = [g[()] if not isinstance(e, da.Array) and isinstance(g, np.ndarray) and g.ndim == 0
+                              else g for e, g in zip(extra, got[ns:], strict=True)]
             elif kind == "distributed":
                 stats_done, extra_done = _write_distributed(arrays, targets, list(extra))
             else:
@@ -507,10 +525,6 @@ def write_many(
                     p.unlink()
 
 
-def _pack(*items: Any) -> tuple:
-    return items
-
-
 def scheduler_kind() -> str:
     """``threads`` when tasks run in this process (threads or synchronous), so they may write into a dataset
     open here; ``distributed`` for a ``dask.distributed`` client; ``processes`` for anything else."""
@@ -527,7 +541,9 @@ def _block_items(arrays: Sequence[da.Array]) -> list[tuple[int, tuple[int, int],
     """(output index, block index, window, delayed block), block position by block position, so the
     blocks of all outputs at one place (which share their intermediates) are asked for together."""
     items = []
-    delayed = [a.to_delayed() for a in arrays]
+    # Optimized together, then split into blocks without optimizing each array again: optimizing each output on its
+    # own gives it a private copy of everything it shares with the others, which then runs once per output.
+    delayed = [a.to_delayed(optimize_graph=False) for a in dask.optimize(*arrays)]
     chunks = arrays[0].chunks
     r_off = np.concatenate([[0], np.cumsum(chunks[0])])
     c_off = np.concatenate([[0], np.cumsum(chunks[1])])

@@ -139,7 +139,7 @@ def _tally(zone_index, classes, n_zones, n_classes, row_areas, lazy):
     if isinstance(zone_index, da.Array) or isinstance(classes, da.Array):
         zi = da.asarray(zone_index)
         cl = da.asarray(classes).rechunk(zi.chunks)
-        zb, cb = zi.to_delayed(), cl.to_delayed()
+        zb, cb = zi.to_delayed(optimize_graph=False), cl.to_delayed(optimize_graph=False)
         row_starts = np.concatenate([[0], np.cumsum(zi.chunks[0])])
         parts = [
             dask.delayed(_pair_block)(zb[i, j], cb[i, j], int(row_starts[i]), n_zones, n_classes, by_row)

@@ -59,7 +59,7 @@ def layer_stats(array: Any, layer: str | None = None) -> dict[str, Any]:
     block is gathered.
     """
     if isinstance(array, da.Array):
-        parts = [dask.delayed(_block_moments)(b) for b in array.to_delayed().ravel()]
+        parts = [dask.delayed(_block_moments)(b) for b in array.to_delayed(optimize_graph=False).ravel()]
         (parts,) = dask.compute(parts)
     else:
         parts = [_block_moments(np.asarray(array))]
@@ -74,7 +74,7 @@ def layer_stats_many(arrays: dict[str, Any]) -> dict[str, dict[str, Any]]:
     lazy = {}
     for name, array in arrays.items():
         if isinstance(array, da.Array):
-            lazy[name] = [dask.delayed(_block_moments)(b) for b in array.to_delayed().ravel()]
+            lazy[name] = [dask.delayed(_block_moments)(b) for b in array.to_delayed(optimize_graph=False).ravel()]
         else:
             lazy[name] = [_block_moments(np.asarray(array))]
     (done,) = dask.compute(lazy)
@@ -154,7 +154,7 @@ def valid_sample(array: Any, size: int, seed: int = 0) -> np.ndarray:
         return np.sort(values)
     shape = array.shape
     starts = [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(int) for c in array.chunks]
-    blocks = array.to_delayed()
+    blocks = array.to_delayed(optimize_graph=False)
     parts = []
     for idx in np.ndindex(blocks.shape):
         offsets = tuple(int(starts[d][i]) for d, i in enumerate(idx))

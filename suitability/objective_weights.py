@@ -102,7 +102,7 @@ def _sample(layers: Sequence[Any], n: int, seed: int, where: Any = None) -> tupl
                   for a in arrays]
         row_offsets = np.concatenate([[0], np.cumsum(chunks[0])[:-1]])
         col_offsets = np.concatenate([[0], np.cumsum(chunks[1])[:-1]])
-        delayed_blocks = [a.to_delayed() for a in arrays]
+        delayed_blocks = [a.to_delayed(optimize_graph=False) for a in arrays]
         tasks = []
         for bi, r0 in enumerate(row_offsets):
             for bj, c0 in enumerate(col_offsets):

@@ -36,6 +36,7 @@ import dask.array as da
 import numpy as np
 
 from rasters.errors import ConfigError, did_you_mean
+from rasters.kernels import accumulate_weighted
 
 __all__ = [
     "OVERLAYS", "NODATA_POLICIES", "fuzzy_and", "fuzzy_gamma", "fuzzy_or", "fuzzy_product", "fuzzy_sum",
@@ -125,11 +126,10 @@ def _stack(blocks: Sequence[np.ndarray]) -> np.ndarray:
 def _weighted_sum_block(weights: tuple[float, ...], *blocks: np.ndarray) -> np.ndarray:
     # Accumulate in float64 in the given order: the same arithmetic per cell on numpy and on every dask block,
     # so results are bit-identical whatever the chunking. NaN * 0 is NaN, so a zero weight still propagates NaN.
+    # rasters.kernels.accumulate_weighted: exactly numpy's multiply-then-add, in one pass.
     acc = np.zeros(np.broadcast_shapes(*(b.shape for b in blocks)), dtype=np.float64)
-    term = np.empty_like(acc)
     for w, block in zip(weights, blocks, strict=True):
-        np.multiply(block, w, out=term, dtype=np.float64)
-        acc += term
+        accumulate_weighted(acc, np.asarray(block), w)
     return acc.astype(np.float32)
 
 
@@ -444,7 +444,7 @@ def _fsum_expansions(parts: Sequence[list[float]]) -> np.ndarray:
 
 def _sum_of_squares(layer: Any) -> Any:
     if isinstance(layer, da.Array):
-        parts = [dask.delayed(_expansion)(b) for b in layer.to_delayed().ravel()]
+        parts = [dask.delayed(_expansion)(b) for b in layer.to_delayed(optimize_graph=False).ravel()]
         total = dask.delayed(_fsum_expansions)(parts)
         return da.from_delayed(total, shape=(), dtype=np.float64)
     return math.fsum(_expansion(np.asarray(layer)))

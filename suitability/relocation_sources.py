@@ -333,7 +333,7 @@ def evaluate_sources(
     # Any chunking gives the same tallies; follow the DEM's so it is not rechunked.
     zi = zi.rechunk(elevation_m.chunks if isinstance(elevation_m, da.Array) else grid.chunks)
     def blocks(a):
-        return None if a is None else da.asarray(a).rechunk(zi.chunks).to_delayed()
+        return None if a is None else da.asarray(a).rechunk(zi.chunks).to_delayed(optimize_graph=False)
     zb, eb, ib = blocks(zi), blocks(elevation_m), blocks(inhabited_mask)
     mbs = [blocks(m) for m in mask_list]
     parts = [

@@ -745,7 +745,7 @@ def check_zone_coverage(
     blocks = []
     row_starts = np.concatenate([[0], np.cumsum(grid.chunks[0])])
     col_starts = np.concatenate([[0], np.cumsum(grid.chunks[1])])
-    arrays = [a.to_delayed() for a in (first, last, count, study)]
+    arrays = [a.to_delayed(optimize_graph=False) for a in (first, last, count, study)]
     for i in range(len(grid.chunks[0])):
         for j in range(len(grid.chunks[1])):
             blocks.append(dask.delayed(_coverage_block)(*(a[i, j] for a in arrays), int(row_starts[i]),

@@ -604,7 +604,7 @@ def zonal_stats(
     row_area = row_cell_areas_m2(grid)
     row_edges = np.concatenate([[0], np.cumsum(chunks[0])])
     col_edges = np.concatenate([[0], np.cumsum(chunks[1])])
-    delayed = [a.to_delayed() for a in arrays]
+    delayed = [a.to_delayed(optimize_graph=False) for a in arrays]
     parts = []
     for i in range(len(chunks[0])):
         r0, r1 = int(row_edges[i]), int(row_edges[i + 1])

@@ -261,6 +261,47 @@ def test_extras_come_back_in_order():
     assert float(stats[0]["STATISTICS_MEAN"]) == 1.0
 
 
+def test_write_many_computes_shared_blocks_once(tmp_path):
+    """Two outputs and an extra computed from one source block function (as suitability, classes and a zonal
+    count share every criterion read): each source block is computed once, not once per consumer (dask gives a
+    collection passed into a delayed, or each da.store, its own copy of the graph)."""
+    import threading
+
+    import dask
+    import dask.array as da
+
+    from rasters.blocks import grid_blocks
+
+    grid = Grid.from_bounds((0, 0, 64, 48), 1, ALBERS, chunk_size=16)
+    calls: dict = {}
+    lock = threading.Lock()
+
+    def source(g, window):
+        with lock:
+            calls[(window.row_off, window.col_off)] = calls.get((window.row_off, window.col_off), 0) + 1
+        return np.full((int(window.height), int(window.width)), window.row_off + window.col_off, np.float32)
+
+    src = grid_blocks(source, grid, np.float32, name="shared-source")
+    score = (src * 2).astype(np.float32)
+    classes = (score > 40).astype(np.uint8)
+    # a 0-d array, and a Delayed over blocks as the zonal tables are built (to_delayed without optimizing apart)
+    extras = [da.count_nonzero(score > 10),
+              dask.delayed(sum)([dask.delayed(np.count_nonzero)(b)
+                                 for b in classes.to_delayed(optimize_graph=False).ravel()])]
+    for scheduler in ("threads", "sync"):
+        calls.clear()
+        with dask.config.set(scheduler=scheduler):
+            stats, got = io.write_many([io.RasterOutput(score, tmp_path / f"s_{scheduler}.tif", nodata=float("nan")),
+                                        io.RasterOutput(classes, tmp_path / f"c_{scheduler}.tif", nodata=0)],
+                                       grid, extra=extras)
+        assert len(calls) == 3 * 4 and set(calls.values()) == {1}, (scheduler, calls)
+        want = np.add.outer(np.arange(48) // 16 * 16, np.arange(64) // 16 * 16) * 2
+        assert int(got[0]) == int((want > 10).sum()) and got[1] == int((want > 40).sum())
+        with rasterio.open(tmp_path / f"s_{scheduler}.tif") as ds:
+            np.testing.assert_array_equal(ds.read(1), want)
+        assert float(stats[0]["STATISTICS_MAXIMUM"]) == want.max()
+
+
 def _aligned_source(tmp_path):
     """An 80 x 100 int16 source on 100 m cells with nodata, in the grid's CRS."""
     a = (np.arange(80 * 100, dtype=np.int16).reshape(80, 100) * 7) % 1000
