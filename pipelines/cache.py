@@ -24,6 +24,8 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,7 @@ class LayerCache:
         self.enabled = enabled and folder is not None
         self.writable = writable
         self.log: dict[str, str] = {}
+        self.source_valid: dict[str, int] = {}  # entry name -> valid cells of the layer it was computed from
         self._keys: dict[str, str | None] = {}
         self._files: dict[str, Any] | None = None
 
@@ -220,7 +223,7 @@ class LayerCache:
         if m is not None:
             ctx.warnings.extend(m.get("warnings", []))
             self.log[name] = f"hit {key[:16]}"
-            return rio.read(self._paths(key)[0], self.grid, resampling="nearest"), m["units"]
+            return self._read(key, np.dtype(np.float32)), m["units"]
         n_warn = len(ctx.warnings)
         arr, units = spec.build(ctx)
         if not self.writable or ctx.dry_run:
@@ -229,13 +232,102 @@ class LayerCache:
         if arr.dtype != np.float32:
             self.log[name] = f"miss (not stored: dtype {arr.dtype})"
             return arr, units
-        tif, man = self._paths(key)
-        log.info("computing layer %s into the cache (%s)", name, tif)
-        rio.write_many([rio.RasterOutput(arr, tif, description=name, units=units, nodata=float("nan"),
-                                         tags={"SUITABILITY_CACHE_KEY": key})], self.grid, cog=False)
+        log.info("computing layer %s into the cache (%s)", name, self._paths(key)[0])
+        self._store([_Entry(name, key, arr, units, {"type": spec.type, "warnings": ctx.warnings[n_warn:]})])
+        return self._read(key, arr.dtype), units
+
+    # --- criteria and the exclusion mask ----------------------------------------------------------------
+    def criterion_key(self, layer: str, transform) -> str | None:
+        """Key of a criterion: the transform as applied (fitted parameters included) of the layer ``layer``."""
+        k = self.key(layer) if self.enabled else None
+        return None if k is None else _digest({
+            "format": CACHE_FORMAT, "tool": tool_version(), "criterion": transform.as_record(), "layer": k,
+            "grid": grid_identity(self.grid)})
+
+    def exclusion_key(self, constraints: list[dict], study_area: str | None, names: list[str]) -> str | None:
+        """Key of the exclusion mask: the constraints, the study-area vector and the keys of every name they read."""
+        if not self.enabled:
+            return None
+        deps = {n: self.key(n) for n in sorted(set(names) | ({study_area} - {None}))}
+        return None if any(v is None for v in deps.values()) else _digest({
+            "format": CACHE_FORMAT, "tool": tool_version(), "exclusions": constraints, "study_area": study_area,
+            "deps": deps, "grid": grid_identity(self.grid)})
+
+    def resolve(self, items: list[tuple[str, str | None, Callable[[], da.Array], str, da.Array | None]]
+                ) -> dict[str, da.Array]:
+        """Weight-independent arrays (criterion scores, the exclusion mask) from the cache, or built and stored.
+
+        ``items``: (name, key or None, build, units, source); ``build()`` returns the lazy float32 or bool array.
+        Every miss is stored in ONE write pass (the layers they read are read once), then read back like a hit, so
+        a run that only changes a weight or a class break reads finished scores and one mask instead of every
+        layer, rasterization and transform again. A bool mask is stored as uint8 (1 = True) and read back as
+        bool. ``source`` (or None): the layer the entry is computed from, whose count of valid cells is stored in
+        the manifest and put in ``self.source_valid[name]`` on a store or a hit (a run that reads the entry does
+        not read the layer, yet still warns about an input that is nodata everywhere). Returns name -> lazy array.
+        """
+        out: dict[str, da.Array] = {}
+        misses: list[_Entry] = []
+        for name, key, build, units, source in items:
+            if not self.enabled or key is None:
+                self.log[name] = "off" if not self.enabled else "not cached (an input has no file to hash)"
+                out[name] = build()
+                continue
+            m = self.lookup(key)
+            if m is not None:
+                self.log[name] = f"hit {key[:16]}"
+                out[name] = self._read(key, np.dtype(m.get("dtype", "float32")))
+                if m.get("source_valid_cells") is not None:
+                    self.source_valid[name] = int(m["source_valid_cells"])
+                continue
+            arr = build()
+            if not self.writable:
+                self.log[name] = "miss (not stored: dry run)"
+                out[name] = arr
+                continue
+            misses.append(_Entry(name, key, arr, units, {"type": name.split(":")[0]}, source))
+        if misses:
+            log.info("computing %s into the cache", ", ".join(e.name for e in misses))
+            self._store(misses)
+            for e in misses:
+                out[e.name] = self._read(e.key, e.array.dtype)
+        return out
+
+    # --- storage ----------------------------------------------------------------------------------------
+    def _store(self, entries: list[_Entry]) -> None:
+        """Write ``entries`` in one pass (plain tiled GeoTIFFs), then each manifest, last."""
+        outs, counts = [], []
+        for e in entries:
+            if e.source is not None:
+                counts.append(da.count_nonzero(~da.isnan(e.source)))
+            tif = self._paths(e.key)[0]
+            arr = e.array.astype(np.uint8) if e.array.dtype == np.bool_ else e.array
+            outs.append(rio.RasterOutput(arr, tif, description=e.name, units=e.units,
+                                         nodata=None if arr.dtype == np.uint8 else float("nan"),
+                                         tags={"SUITABILITY_CACHE_KEY": e.key}))
+        _, counted = rio.write_many(outs, self.grid, extra=counts, cog=False)
+        counted = iter(counted)
         # The manifest last: an entry without it is an interrupted write and is recomputed.
-        write_json_atomic(man, {"format": CACHE_FORMAT, "key": key, "name": name, "type": spec.type,
-                                "units": units, "warnings": ctx.warnings[n_warn:], "size": tif.stat().st_size,
-                                "tool": tool_version(), "grid": grid_identity(self.grid)})
-        self.log[name] = f"stored {key[:16]}"
-        return rio.read(tif, self.grid, resampling="nearest"), units
+        for e in entries:
+            if e.source is not None:
+                e.meta["source_valid_cells"] = self.source_valid[e.name] = int(next(counted))
+            tif, man = self._paths(e.key)
+            write_json_atomic(man, {"format": CACHE_FORMAT, "key": e.key, "name": e.name, "units": e.units,
+                                    "dtype": str(e.array.dtype), "warnings": [], **e.meta,
+                                    "size": tif.stat().st_size, "tool": tool_version(),
+                                    "grid": grid_identity(self.grid)})
+            self.log[e.name] = f"stored {e.key[:16]}"
+
+    def _read(self, key: str, dtype: np.dtype) -> da.Array:
+        """Lazy read of an entry on the grid (exact: same grid); bool entries come back as bool."""
+        arr = rio.read(self._paths(key)[0], self.grid, resampling="nearest")
+        return arr != 0 if dtype == np.bool_ else arr
+
+
+@dataclass
+class _Entry:
+    name: str
+    key: str
+    array: da.Array
+    units: str
+    meta: dict = field(default_factory=dict)  # extra manifest fields (layer type, warnings of its build)
+    source: da.Array | None = None  # the layer it is computed from (its valid cells are counted in the manifest)

@@ -72,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     rr.add_argument("--json", action="store_true", help="print progress and results as JSON lines")
     rr.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
     with_compute(rr)
-    c = sub.add_parser("cache", help="manage the derived-layer cache")
-    c.add_argument("action", choices=["clear", "info"], help="clear: delete every cached layer; info: where and "
+    c = sub.add_parser("cache", help="manage the cache of derived layers, criterion scores and exclusion masks")
+    c.add_argument("action", choices=["clear", "info"], help="clear: delete every cache entry; info: where and "
                    "how much")
     c.add_argument("config", type=Path, nargs="?", help="use this config's cache folder (default: the default "
                    "folder, $SUITABILITY_CACHE_DIR or ~/.cache/suitability)")
@@ -245,11 +245,12 @@ def _cache_command(args: argparse.Namespace) -> int:
         folder = default_folder()
     if args.action == "clear":
         n = clear(folder)
-        print(f"removed {n} cached layer{'s' if n != 1 else ''} from {folder}")
+        print(f"removed {n} cache entr{'ies' if n != 1 else 'y'} from {folder}")
     else:
         files = list(folder.glob("??/*.tif")) if folder.is_dir() else []
         size = sum(f.stat().st_size for f in files)
-        print(f"{folder}: {len(files)} cached layers, {size / 2**20:.1f} MiB")
+        print(f"{folder}: {len(files)} cache entries (layers, criterion scores, exclusion masks), "
+              f"{size / 2**20:.1f} MiB")
     return EXIT_OK
 
 

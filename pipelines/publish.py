@@ -8,7 +8,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import dask
 import dask.array as da
 import geopandas as gpd
 import numpy as np
@@ -86,19 +85,24 @@ def run_and_publish(built: Built, show_progress: bool = True, events: Any = None
         extra_lazy["class_areas"] = zone_class_areas_km2(index, built.classes, built.grid, n_zones=len(zones),
                                                          n_classes=built.scheme.n_classes, lazy=True)
     # Valid cells of each raster input the outputs read anyway (criteria, expressions, written layers), counted
-    # in the same pass: an input that is nodata everywhere on the grid is named in a warning. Inputs only behind a
-    # cached derived layer are not counted (that would read them again).
-    raster_inputs = [n for n in built.plan.needed if n in cfg.inputs and isinstance(cfg.inputs[n], RasterInput)]
-    # As Delayed, not 0-d dask arrays: dask 2026.8's compute mis-orders results when store arrays (da.store with
-    # compute=False) and other dask arrays are passed in different positions (write_many's threaded path).
-    valid_lazy = [dask.delayed(int)(da.count_nonzero(~da.isnan(built.layers[n]))) for n in raster_inputs]
+    # in the same pass: an input that is nodata everywhere on the grid is named in a warning. Inputs the outputs
+    # do not read (only behind a cached layer, criterion score or exclusion mask) are not counted here, which would
+    # read them again: behind a criterion, the cache counted them when it stored the score (built.layer_valid).
+    in_graph = set().union(*(o.array.__dask_graph__().layers for o in outs))
+    raster_inputs = [n for n in built.plan.needed if n in cfg.inputs and isinstance(cfg.inputs[n], RasterInput)
+                     and built.layers[n].name in in_graph]
+    # 0-d dask arrays, not Delayed: a Delayed holding an array gets its own copy of the array's graph, so each
+    # input would be read twice (once for the outputs, once for its count).
+    valid_lazy = [da.count_nonzero(~da.isnan(built.layers[n])) for n in raster_inputs]
     with progress(show_progress, events), inputs_named(loaded):
         # A block that fails inside a task names only its file: inputs_named adds the input's config key.
         stats, extra_list = write_many(outs, built.grid, extra=list(extra_lazy.values()) + valid_lazy)
     valid_counts = extra_list[len(extra_lazy):]
     extra_done = dict(zip(extra_lazy, extra_list[: len(extra_lazy)], strict=True))
-    for n, count in zip(raster_inputs, valid_counts, strict=True):
-        if int(count) == 0:
+    counts = {n: built.layer_valid[n] for n in built.plan.needed if n in built.layer_valid}
+    counts.update(zip(raster_inputs, valid_counts, strict=True))
+    for n, count in counts.items():
+        if n in cfg.inputs and int(count) == 0:
             built.warnings.append(f"inputs.{n}: {loaded.resolve(cfg.inputs[n].raster)}: no valid value on the grid "
                                   "(nodata everywhere it covers the grid); outputs that use it are nodata")
     built.timings["compute_and_write_s"] = time.perf_counter() - t0

@@ -23,7 +23,7 @@ from rasters.errors import ConfigError, InputDataError
 from rasters.grid import Grid
 from suitability.ahp import ahp
 from suitability.classify import ClassScheme, class_breaks, classify
-from suitability.constraints import apply_exclusions
+from suitability.constraints import apply_exclusions, exclusion_mask
 from suitability.expressions import parse as parse_expression
 from suitability.fitting import layer_stats_many
 from suitability.learned_weights import learned
@@ -66,6 +66,7 @@ class Built:
     compute: dict[str, Any] = field(default_factory=dict)  # the scheduler it ran on (pipelines.compute)
     relocation: Any = None  # pipelines.relocation_step.RelocationResult after a run with a relocation block
     sites: Any = None  # pipelines.sites_step.SitesResult after a run with a sites block
+    layer_valid: dict[str, int] = field(default_factory=dict)  # valid cells of layers counted when cached
 
 
 def make_grid(plan: Plan, vectors: dict[str, gpd.GeoDataFrame]) -> Grid:
@@ -164,9 +165,24 @@ def build(plan: Plan, dry_run: bool = False) -> Built:
             except ConfigError as e:
                 raise ConfigError(f"{loaded.path}: criteria.{c}.transform: {e}") from None
         timings_fit = time.perf_counter() - t1
-    criteria: dict[str, da.Array] = {}
-    for cname, fn in transforms.items():
-        criteria[cname] = fn(layers[cfg.criteria[cname].layer]).astype(np.float32)
+    # Criterion scores and the exclusion mask do not depend on the weights, the overlay or the classes: they come
+    # from the cache when only those changed (pipelines.cache.LayerCache.resolve), else they are built here.
+    def criterion(cname: str):
+        return lambda: transforms[cname](layers[cfg.criteria[cname].layer]).astype(np.float32)
+
+    items = [(f"criterion:{c}", cache.criterion_key(cfg.criteria[c].layer, t), criterion(c), "score 0-1",
+              layers[cfg.criteria[c].layer]) for c, t in transforms.items()]
+    ex_names = _exclusion_names(cfg)
+    if ex_names is not None:
+        ex_key = cache.exclusion_key([ex.model_dump(mode="json") for ex in cfg.constraints.exclude], cfg.grid.mask,
+                                     ex_names)
+        items.append(("exclusions", ex_key, lambda: _exclusions(cfg, loaded, layers, vectors, grid), "excluded",
+                      None))
+    resolved = cache.resolve(items)
+    criteria = {c: resolved[f"criterion:{c}"] for c in transforms}
+    # Valid cells of the layers behind criteria stored or found in the cache (publish warns about empty inputs).
+    layer_valid = {cfg.criteria[c].layer: cache.source_valid[f"criterion:{c}"] for c in transforms
+                   if f"criterion:{c}" in cache.source_valid}
     t1 = time.perf_counter()
     try:
         weight_set = derive_weights(cfg, criteria, vectors, grid)
@@ -178,23 +194,8 @@ def build(plan: Plan, dry_run: bool = False) -> Built:
         timings_weights = time.perf_counter() - t1
     overlay = make_overlay(cfg.combine.method, cfg.combine.params())
     score = overlay(list(criteria.values()), [weights[c] for c in criteria]).astype(np.float32)
-
-    # Constraints and the study-area mask.
-    masks = []
-    for i, ex in enumerate(cfg.constraints.exclude):
-        if ex.where is not None:
-            masks.append(parse_expression(ex.where).evaluate(layers))
-        else:
-            gdf = vectors[ex.vector]
-            if ex.buffer_m > 0:
-                if grid.is_geographic:
-                    raise ConfigError(f"{loaded.path}: constraints.exclude[{i}].buffer_m: needs a projected grid CRS")
-                gdf = gdf.set_geometry(gdf.buffer(ex.buffer_m / grid.linear_unit_m))
-            masks.append(vmask(gdf, grid, all_touched=ex.all_touched))
-    if cfg.grid.mask is not None:
-        masks.append(~vmask(vectors[cfg.grid.mask], grid, all_touched=False))
-    if masks:
-        score = apply_exclusions(score, masks)
+    if ex_names is not None:
+        score = apply_exclusions(score, [resolved["exclusions"]])
 
     cl = cfg.classes
     try:
@@ -215,6 +216,7 @@ def build(plan: Plan, dry_run: bool = False) -> Built:
     built.transforms = transforms
     built.water = water
     built.cache_log = cache.log
+    built.layer_valid = layer_valid
     built.weight_set = weight_set
     if cfg.weights.method not in ("direct", "ahp", "rank"):
         built.timings["derive_weights_s"] = timings_weights
@@ -226,6 +228,35 @@ def build(plan: Plan, dry_run: bool = False) -> Built:
     if cl.method != "fixed":
         built.timings["class_breaks_s"] = timings_classes
     return built
+
+
+def _exclusion_names(cfg) -> list[str] | None:
+    """Every input and layer the constraints and the study-area mask read; None when nothing is excluded."""
+    if not cfg.constraints.exclude and cfg.grid.mask is None:
+        return None
+    names: list[str] = []
+    for ex in cfg.constraints.exclude:
+        names += [ex.vector] if ex.where is None else sorted(parse_expression(ex.where).names)
+    return names
+
+
+def _exclusions(cfg, loaded, layers: dict[str, da.Array], vectors: dict, grid: Grid) -> da.Array:
+    """The exclusion mask (True = excluded): every ``constraints.exclude`` entry and the outside of ``grid.mask``,
+    combined with OR (``suitability.constraints.exclusion_mask``)."""
+    masks = []
+    for i, ex in enumerate(cfg.constraints.exclude):
+        if ex.where is not None:
+            masks.append(parse_expression(ex.where).evaluate(layers))
+        else:
+            gdf = vectors[ex.vector]
+            if ex.buffer_m > 0:
+                if grid.is_geographic:
+                    raise ConfigError(f"{loaded.path}: constraints.exclude[{i}].buffer_m: needs a projected grid CRS")
+                gdf = gdf.set_geometry(gdf.buffer(ex.buffer_m / grid.linear_unit_m))
+            masks.append(vmask(gdf, grid, all_touched=ex.all_touched))
+    if cfg.grid.mask is not None:
+        masks.append(~vmask(vectors[cfg.grid.mask], grid, all_touched=False))
+    return exclusion_mask(masks)
 
 
 def derive_weights(cfg, criteria: dict[str, da.Array], vectors: dict, grid: Grid):

@@ -320,6 +320,14 @@ def test_all_nodata_input_warns_and_outputs_are_nodata(tmp_path, capsys):
         assert np.isnan(ds.read(1)).all()
     with rasterio.open(out / "suitability_class.tif") as ds:
         assert (ds.read(1) == 0).all()
+    # With the cache, a cold run (which stores the criterion scores and reads them back) and a warm run (which
+    # never reads the DEM) warn alike: the count comes from the criterion's cache entry.
+    cached = [a for a in ARGS if a != "--no-cache"] + ["--set", f"cache.folder={json.dumps(str(tmp_path / 'c'))}"]
+    for run in ("cold", "warm"):
+        assert main(["run", str(write_cfg(tmp_path, raw)), *cached, "--output-dir", str(tmp_path / run)]) == 0
+        assert f"warning: {want}" in capsys.readouterr().err, run
+        log = json.loads((tmp_path / run / "run.json").read_text(encoding="utf-8"))["properties"]
+        assert log["suitability:cache"]["criterion:elevation"].startswith("stored" if run == "cold" else "hit")
 
 
 def test_geometry_collection_keeps_polygons_for_a_mask(tmp_path):
