@@ -1,13 +1,21 @@
 """On-disk cache of derived layers (the ``layers:`` entries that cost real work: slope, aspect, relief, distance,
 friction, travel time), so a rerun that changes only a weight, a transform, a class break or an output does not
-recompute terrain, distances or travel times.
+recompute terrain, distances or travel times; and of what does not depend on the weights: each criterion's score
+(its transform applied to its layer) and the exclusion mask (every constraint and the outside of ``grid.mask``,
+combined), so a rerun that changes only weights, the overlay or the classes reads finished scores and one mask.
+
+Criterion key: the transform as applied (``as_record()``, fitted parameters included) and the key of its layer.
+Exclusion key: the ``constraints.exclude`` entries, the study-area vector and the keys of every name they read.
+Both include the grid, tool and format. A criterion entry's manifest also holds the valid cells of its layer
+(``source_valid_cells``), so a run that reads only the score still warns about an input that is nodata everywhere.
 
 Key: SHA-256 of a canonical JSON of the layer's type and parameters, the keys of what it reads (an input's key is
 the SHA-256 of its file(s) plus band/resampling or layer/where and a declared ``towgs84``; a derived layer's key
 is its own cache key), the grid (CRS, transform, shape; not the chunk size, which never changes a value) and the
 tool and cache format versions. A change anywhere upstream changes every key downstream of it.
 
-Entry: ``<folder>/<key[:2]>/<key>.tif`` (a tiled float32 GeoTIFF on the run's grid, written atomically) and
+Entry: ``<folder>/<key[:2]>/<key>.tif`` (a tiled float32 GeoTIFF on the run's grid, or uint8 for the mask,
+ZSTD level 1 without predictor for fast reading, ``rasters.io.FLOAT_PROFILE``; written atomically) and
 ``<key>.json`` (the manifest: name, units, the warnings the build emitted, the file's size), written only after
 the GeoTIFF is complete. A GeoTIFF without its manifest (an interrupted run) is recomputed, never trusted.
 Reading an entry is ``rasters.io.read(path, grid, "nearest")`` of a file on the same grid: exact, so a run from
