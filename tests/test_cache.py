@@ -90,19 +90,28 @@ def test_weight_transform_and_breaks_changes_reuse_layers(tmp_path, counted):
     assert counted == {"slope": 2, "distance": 2}  # --no-cache computes
 
 
-def test_upstream_changes_recompute(tmp_path, counted):
+def _with_own_dem(tmp_path):
+    """The demo core reading a copy of the DEM that a test may change: (raw config, config path, DEM path)."""
     raw = demo_raw()
     work = tmp_path / "data"
     work.mkdir()
     shutil.copy(DATA / "dem_5arcmin.tif", work / "dem.tif")
     raw["inputs"]["elevation_m"]["raster"] = str(work / "dem.tif")
-    cfg = write_cfg(tmp_path, raw)
-    _run(cfg, tmp_path / "a")
-    # A changed input file: slope recomputed, distance (which does not read the DEM) reused.
-    with rasterio.open(work / "dem.tif", "r+") as ds:
+    return raw, write_cfg(tmp_path, raw), work / "dem.tif"
+
+
+def _raise_one_cell(dem):
+    with rasterio.open(dem, "r+") as ds:
         arr = ds.read(1)
         arr[10, 10] += 100
         ds.write(arr, 1)
+
+
+def test_upstream_changes_recompute(tmp_path, counted):
+    raw, cfg, dem = _with_own_dem(tmp_path)
+    _run(cfg, tmp_path / "a")
+    # A changed input file: slope recomputed, distance (which does not read the DEM) reused.
+    _raise_one_cell(dem)
     log = _run(cfg, tmp_path / "b")
     assert log["slope_deg"].startswith("stored") and log["dist_water_m"].startswith("hit")
     # A changed layer parameter, and a changed grid.
@@ -116,22 +125,14 @@ def test_upstream_changes_recompute(tmp_path, counted):
 def test_criteria_and_exclusions_follow_what_they_read(tmp_path):
     """A criterion's score is recomputed when its layer's key changes, the exclusion mask when a constraint, the
     study area or a name a rule reads changes; the rest comes from the cache."""
-    raw = demo_raw()
-    work = tmp_path / "data"
-    work.mkdir()
-    shutil.copy(DATA / "dem_5arcmin.tif", work / "dem.tif")
-    raw["inputs"]["elevation_m"]["raster"] = str(work / "dem.tif")
-    cfg = write_cfg(tmp_path, raw)
+    raw, cfg, dem = _with_own_dem(tmp_path)
     _run(cfg, tmp_path / "a")
 
     def stored(log):
         return {k for k in (*CRITERIA, "exclusions") if log[k].startswith("stored")}
 
     # The DEM feeds the elevation and slope criteria and two rules; the distance criterion reads no DEM.
-    with rasterio.open(work / "dem.tif", "r+") as ds:
-        arr = ds.read(1)
-        arr[10, 10] += 100
-        ds.write(arr, 1)
+    _raise_one_cell(dem)
     assert stored(_run(cfg, tmp_path / "b")) == {"criterion:elevation", "criterion:slope", "exclusions"}
     # A changed rule or buffer: only the mask.
     raw["constraints"]["exclude"][1]["where"] = "slope_deg >= 20"
