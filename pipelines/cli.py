@@ -191,7 +191,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         loaded = cfgmod.load(args.config, overrides)
 
     from .plan import build_plan
-    from .run import build
+    from .run import build, progress
 
     plan = build_plan(loaded)
     if args.command == "validate" or getattr(args, "dry_run", False):
@@ -212,10 +212,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .input_policy import inputs_named
 
     # inputs_named: a block read failing inside a task (fitting, cached layers, the write) names its input's key.
+    show = not (args.quiet or args.json)
     with scheduler(loaded.config.compute, echo=echo) as info, inputs_named(loaded):
-        built = build(plan)
+        # Layers computed into the cache (terrain, distances, each travel-time round, criterion scores) are
+        # passes of their own before the outputs' pass: each longer than a second gets its own bar.
+        with progress(show, events):
+            built = build(plan)
         built.compute = info.as_record()
-        record = run_and_publish(built, show_progress=not (args.quiet or args.json), events=events)
+        record = run_and_publish(built, show_progress=show, events=events)
     assets = {k: v for k, v in record["assets"].items() if "raster:bands" in v}
     warnings_ = record["properties"]["suitability:warnings"]
     if args.json:

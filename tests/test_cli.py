@@ -158,6 +158,22 @@ def test_json_events(tmp_path, capsys):
     assert progress and progress[-1]["done"] == progress[-1]["total"]
 
 
+def test_json_progress_covers_the_cache_passes(tmp_path, capsys):
+    """A cold run computes its cached layers and criterion scores in passes of their own before the outputs'
+    pass: each reports progress (a sequence of events ending done == total). The warm rerun has no such pass."""
+    cache = ["--set", f"cache.folder={json.dumps(str(tmp_path / 'cache'))}"]
+
+    def passes(out):
+        assert main(["run", str(DEMO), *COARSE, *cache, "--output-dir", str(tmp_path / out), "--json"]) == 0
+        events = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+        ends = [e for e in events if e["event"] == "progress" and e.get("unit") is None and e["done"] == e["total"]]
+        return len(ends)
+
+    cold, warm = passes("cold"), passes("warm")
+    # cold: slope, distance (their cache entries), criterion scores + mask, the outputs (+ sites/relocation passes)
+    assert cold >= warm + 3, (cold, warm)
+
+
 def test_chunk_size_does_not_change_bytes(demo_run, tmp_path):
     code = main(["run", str(DEMO), "--set", "grid.resolution_m=5000", "--set", "grid.chunk_size=1024",
                  "--output-dir", str(tmp_path), "-q"])
