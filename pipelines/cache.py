@@ -8,6 +8,8 @@ Criterion key: the transform as applied (``as_record()``, fitted parameters incl
 Exclusion key: the ``constraints.exclude`` entries, the study-area vector and the keys of every name they read.
 Both include the grid, tool and format. A criterion entry's manifest also holds the valid cells of its layer
 (``source_valid_cells``), so a run that reads only the score still warns about an input that is nodata everywhere.
+The statistics a fitted transform needs (count, min, max, mean, std of a layer inside ``grid.mask``) are kept as
+a manifest without a GeoTIFF (``stats:<layer>``), keyed by the layer's and the study area's keys.
 
 Key: SHA-256 of a canonical JSON of the layer's type and parameters, the keys of what it reads (an input's key is
 the SHA-256 of its file(s) plus band/resampling or layer/where and a declared ``towgs84``; a derived layer's key
@@ -82,7 +84,7 @@ def cache_folder(loaded) -> Path:
 
 
 def clear(folder: Path) -> int:
-    """Remove every cache entry under ``folder``; returns the number of layers removed."""
+    """Remove every cache entry under ``folder``; returns the number of entries removed."""
     if not folder.is_dir():
         return 0
     n = sum(1 for _ in folder.glob("??/*.json"))
@@ -299,6 +301,43 @@ class LayerCache:
             for e in misses:
                 out[e.name] = self._read(e.key, e.array.dtype)
         return out
+
+    # --- statistics of fitted layers --------------------------------------------------------------------
+    def stats_key(self, layer: str, study_area: str | None) -> str | None:
+        """Key of a layer's statistics inside the study area (``suitability.fitting.layer_stats``)."""
+        if not self.enabled:
+            return None
+        deps = {n: self.key(n) for n in ({layer, study_area} - {None})}
+        return None if any(v is None for v in deps.values()) else _digest({
+            "format": CACHE_FORMAT, "tool": tool_version(), "stats": layer, "study_area": study_area,
+            "deps": deps, "grid": grid_identity(self.grid)})
+
+    def stats_lookup(self, layers: list[str], study_area: str | None) -> dict[str, dict]:
+        """The cached statistics of those ``layers`` that have them (layer -> ``layer_stats`` dict)."""
+        found = {}
+        for name in layers:
+            key = self.stats_key(name, study_area)
+            if key is None:
+                continue
+            try:
+                m = json.loads(self._paths(key)[1].read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if m.get("key") == key and m.get("format") == CACHE_FORMAT and isinstance(m.get("stats"), dict):
+                found[name] = {**m["stats"], "layer": name}
+                self.log[f"stats:{name}"] = f"hit {key[:16]}"
+        return found
+
+    def stats_store(self, stats: dict[str, dict], study_area: str | None) -> None:
+        """Keep computed statistics (a layer without valid cells is not kept: fitting it fails anyway)."""
+        for name, st in stats.items():
+            key = self.stats_key(name, study_area)
+            if key is None or not self.writable or not st.get("count"):
+                continue
+            write_json_atomic(self._paths(key)[1], {"format": CACHE_FORMAT, "key": key, "name": f"stats:{name}",
+                                                    "stats": {k: v for k, v in st.items() if k != "layer"},
+                                                    "tool": tool_version(), "grid": grid_identity(self.grid)})
+            self.log[f"stats:{name}"] = f"stored {key[:16]}"
 
     # --- storage ----------------------------------------------------------------------------------------
     def _store(self, entries: list[_Entry]) -> None:

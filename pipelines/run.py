@@ -153,12 +153,18 @@ def build(plan: Plan, dry_run: bool = False) -> Built:
         # Parameters left out are fitted from the layers' statistics: one pass over all of them together.
         t1 = time.perf_counter()
         # Statistics of the study area only (inside grid.mask), not of the whole bounding box.
-        region = vmask(vectors[cfg.grid.mask], grid) if cfg.grid.mask is not None else None
-        stats = layer_stats_many({
-            cfg.criteria[c].layer: (layers[cfg.criteria[c].layer] if region is None
-                                    else da.where(region, layers[cfg.criteria[c].layer], np.float32(np.nan)))
-            for c in to_fit
-        })
+        # They are cached like the layers (a weight change must not read every fitted layer again).
+        fit_layers = sorted({cfg.criteria[c].layer for c in to_fit})
+        stats = cache.stats_lookup(fit_layers, cfg.grid.mask)
+        missing = [name for name in fit_layers if name not in stats]
+        if missing:
+            region = vmask(vectors[cfg.grid.mask], grid) if cfg.grid.mask is not None else None
+            computed = layer_stats_many({
+                name: layers[name] if region is None else da.where(region, layers[name], np.float32(np.nan))
+                for name in missing
+            })
+            cache.stats_store(computed, cfg.grid.mask)
+            stats.update(computed)
         for c, t in to_fit.items():
             try:
                 transforms[c] = t.fit(stats[cfg.criteria[c].layer], cfg.criteria[c].layer)

@@ -170,3 +170,38 @@ def test_interrupted_entry_is_recomputed_and_clear(tmp_path, counted, capsys):
     assert main(["cache", "clear", str(write_cfg(tmp_path, raw))]) == 0
     assert "removed 6 cache entries" in capsys.readouterr().out  # 2 layers, 3 criterion scores, 1 exclusion mask
     assert not list(cache.glob("??/*"))
+
+
+def test_fitted_statistics_are_cached(tmp_path, monkeypatch):
+    """A transform fitted to its layer's statistics: the cold run computes them once and keeps them; a weight
+    change reads them (no statistics pass over the layer), fits the same numbers and writes the same bytes as a
+    run without the cache."""
+    import pipelines.run
+
+    raw = demo_raw()
+    raw["criteria"]["elevation"]["transform"] = {"type": "gaussian"}
+    cfg = write_cfg(tmp_path, raw)
+    passes = []
+    stats_many = pipelines.run.layer_stats_many
+
+    def counted_stats(arrays):
+        passes.append(sorted(arrays))
+        return stats_many(arrays)
+
+    monkeypatch.setattr(pipelines.run, "layer_stats_many", counted_stats)
+    log = _run(cfg, tmp_path / "cold")
+    assert log["stats:elevation_m"].startswith("stored") and passes == [["elevation_m"]]
+    log = _run(cfg, tmp_path / "warm", "--set", "criteria.slope.weight=0.5")
+    assert log["stats:elevation_m"].startswith("hit") and log["criterion:elevation"].startswith("hit")
+    assert passes == [["elevation_m"]]  # no second pass
+    assert main(["run", str(cfg), *ARGS, "--no-cache", "--set", "criteria.slope.weight=0.5",
+                 "--output-dir", str(tmp_path / "nocache")]) == 0
+    assert passes == [["elevation_m"], ["elevation_m"]]
+
+    def fitted(out):
+        rec = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        return rec["properties"]["suitability:fitted_parameters"]["elevation"]
+
+    assert fitted(tmp_path / "warm") == fitted(tmp_path / "nocache") == fitted(tmp_path / "cold")
+    for name in ("suitability.tif", "suitability_class.tif"):
+        assert _equal(tmp_path / "warm", tmp_path / "nocache", name)
