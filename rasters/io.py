@@ -640,16 +640,20 @@ def _write_batched(arrays: Sequence[da.Array], targets: Sequence[_Target], extra
 def _finish_all(targets: Sequence[_Target], grid: Grid, stats: Sequence[dict[str, str]], cog: bool) -> list[Path]:
     """``_finish`` every target; the COG conversions run side by side, one GDAL thread each.
 
-    GDAL builds a COG's overviews on one thread, so converting one file at a time with NUM_THREADS=ALL_CPUS left
-    a core idle much of the time: measured on four 128 M-cell float layers, 22.6 s one after the other, 17.1 s two
-    at a time with ALL_CPUS each, 13.8 s two at a time with one thread each. Every conversion still finishes (or
-    fails) before any output takes its final name.
+    GDAL builds a COG's overviews on one thread, so converting one file at a time left a core idle much of the
+    time. Measured on 2 cores: four 128 M-cell float layers took 22.6 s one after the other, 17.1 s two at a time
+    with NUM_THREADS=ALL_CPUS each, 13.8 s two at a time with one thread each; the 90 m warm rerun's two outputs
+    (float score, uint8 classes) 11.4 s one after the other, 10.9 s side by side with ALL_CPUS, 12.6-15.4 s side by
+    side with one thread. Hence: one GDAL thread each when there are more outputs than cores, else ALL_CPUS. Every
+    conversion still finishes (or fails) before any output takes its final name.
     """
-    workers = min(len(targets), os.cpu_count() or 1) if cog else 1
+    cpus = os.cpu_count() or 1
+    workers = min(len(targets), cpus) if cog else 1
     if workers <= 1:
         return [_finish(t, grid, s, cog) for t, s in zip(targets, stats, strict=True)]
+    gdal_threads = "1" if len(targets) > cpus else "ALL_CPUS"
     with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(_finish, t, grid, s, cog, "1") for t, s in zip(targets, stats, strict=True)]
+        futures = [pool.submit(_finish, t, grid, s, cog, gdal_threads) for t, s in zip(targets, stats, strict=True)]
         wait(futures)
     return [f.result() for f in futures]  # the first failure, if any, is raised here
 
