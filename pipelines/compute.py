@@ -112,6 +112,9 @@ def scheduler(spec: ComputeSpec | None = None, echo: Callable[[str], None] | Non
     if spec.scheduler == "local_cluster":
         # distributed logs every worker start and stop at INFO; a run's console shows only the dashboard link.
         logging.getLogger("distributed").setLevel(logging.WARNING)
+        # ... and the start and end of every p2p rechunk at WARNING (routine: the exact-distance strips of a
+        # province-sized grid take one); a failed shuffle still fails the run with its own message.
+        logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
         kw = {"processes": True, "dashboard_address": ":0" if spec.dashboard else None,
               "silence_logs": logging.WARNING}
         if spec.workers:
