@@ -72,6 +72,7 @@ expensive friction array first.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -689,15 +690,21 @@ class _TileStates:
 
     Only an accelerator: a task whose tile is not here (evicted, another worker process, a retried task)
     solves the tile from scratch from its halo, which gives the same numbers.
+
+    States of a run (token) untouched for ``TILE_STATE_IDLE_S`` are dropped at the next ``put``: on a long-lived
+    cluster a worker otherwise kept a finished run's leftovers (tiles whose final pass ran on another worker) until
+    evicted by a later run, up to the whole budget.
     """
 
     def __init__(self):
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
+        self._last_used: dict[str, float] = {}
         self.nbytes = 0
 
     def pop(self, key):
         with self._lock:
+            self._last_used[key[0]] = time.monotonic()
             work = self._items.pop(key, None)
             if work is not None:
                 self.nbytes -= work.nbytes
@@ -706,6 +713,11 @@ class _TileStates:
     def put(self, key, work) -> None:
         size = work.nbytes
         with self._lock:
+            now = time.monotonic()
+            self._last_used[key[0]] = now
+            idle = [t for t, last in self._last_used.items() if now - last > TILE_STATE_IDLE_S]
+            if idle:
+                self._drop(set(idle))
             if size > TILE_STATE_BUDGET_BYTES:
                 return
             while self._items and self.nbytes + size > TILE_STATE_BUDGET_BYTES:
@@ -714,15 +726,23 @@ class _TileStates:
             self._items[key] = work
             self.nbytes += size
 
+    def _drop(self, tokens: set) -> None:
+        for key in [key for key in self._items if key[0] in tokens]:
+            self.nbytes -= self._items.pop(key).nbytes
+        for t in tokens:
+            self._last_used.pop(t, None)
+
     def drop_run(self, token) -> None:
         with self._lock:
-            for key in [key for key in self._items if key[0] == token]:
-                self.nbytes -= self._items.pop(key).nbytes
+            self._drop({token})
 
 
 #: Bytes of tile work arrays (about 17-21 bytes a cell) the tiled solver may keep between border-exchange
 #: rounds in one process. Tiles beyond it are re-solved from scratch when their halo changes (same result).
 TILE_STATE_BUDGET_BYTES = 1 << 30
+#: Seconds after which a run's tile states, not touched since, are dropped (the longest gap between two rounds of
+#: one run is one round's solves: minutes at 30 m).
+TILE_STATE_IDLE_S = 1800.0
 _STATES = _TileStates()
 
 

@@ -412,6 +412,26 @@ def test_extreme_friction_range_falls_back_to_the_heap_and_stays_exact():
     np.testing.assert_allclose(res.minutes, _mcp(f, src), rtol=1e-6)
 
 
+def test_idle_runs_tile_states_are_dropped(monkeypatch):
+    """A run's tile states left behind (its final pass ran elsewhere) go at the next put once idle longer than
+    TILE_STATE_IDLE_S; a run still active keeps them."""
+    import rasters.cost as cost_mod
+
+    clock = [1000.0]
+    monkeypatch.setattr(cost_mod.time, "monotonic", lambda: clock[0])
+    store = cost_mod._TileStates()
+    work = np.zeros(1000)
+    store.put(("old", (0, 0)), work)
+    store.put(("old", (0, 1)), work)
+    clock[0] += cost_mod.TILE_STATE_IDLE_S - 1
+    store.put(("new", (0, 0)), work)
+    assert len(store._items) == 3 and store.nbytes == 3 * work.nbytes
+    clock[0] += 2  # "old" now idle past the limit; "new" was used 2 s ago
+    store.put(("new", (0, 1)), work)
+    assert sorted(store._items) == [("new", (0, 0)), ("new", (0, 1))] and store.nbytes == 2 * work.nbytes
+    assert store.pop(("new", (0, 0))) is work and store.nbytes == work.nbytes
+
+
 def test_incremental_tile_rounds_equal_from_scratch_rounds_and_free_their_state(monkeypatch):
     import rasters.cost as cost_mod
 
