@@ -490,9 +490,6 @@ def write_many(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             if kind == "threads":
-                # One delayed tuple of everything: dask 2026.8 returns the results of a mixed list of arrays
-                # and delayed objects in the wrong order (a store result, a delayed dict and an array came
-                # back with the last two swapped); packing them into one delayed keeps the order.
                 # One dask.compute of arrays only: dask optimizes them together, so work shared by several
                 # outputs and extras runs once (a collection passed into a dask.delayed is optimized, and its keys
                 # renamed, on its own: each output then recomputed all it shared). Delayed extras ride along as
@@ -638,7 +635,7 @@ def _write_batched(arrays: Sequence[da.Array], targets: Sequence[_Target], extra
 
 
 def _finish_all(targets: Sequence[_Target], grid: Grid, stats: Sequence[dict[str, str]], cog: bool) -> list[Path]:
-    """``_finish`` every target; the COG conversions run side by side, one GDAL thread each.
+    """``_finish`` every target; the COG conversions run side by side (as many at once as there are cores).
 
     GDAL builds a COG's overviews on one thread, so converting one file at a time left a core idle much of the
     time. Measured on 2 cores: four 128 M-cell float layers took 22.6 s one after the other, 17.1 s two at a time
