@@ -6,8 +6,9 @@ combined), so a rerun that changes only weights, the overlay or the classes read
 
 Criterion key: the transform as applied (``as_record()``, fitted parameters included) and the key of its layer.
 Exclusion key: the ``constraints.exclude`` entries, the study-area vector and the keys of every name they read.
-Both include the grid, tool and format. A criterion entry's manifest also holds the valid cells of its layer
-(``source_valid_cells``), so a run that reads only the score still warns about an input that is nodata everywhere.
+Both include the grid, tool and format. A criterion entry's manifest also holds the valid cells of its layer, and
+the mask's those of the raster inputs its rules read (``source_valid_cells``), so a run that reads only the entry
+still warns about an input that is nodata everywhere.
 The statistics a fitted transform needs (count, min, max, mean, std of a layer inside ``grid.mask``) are kept as
 a manifest without a GeoTIFF (``stats:<layer>``), keyed by the layer's and the study area's keys.
 
@@ -121,7 +122,7 @@ class LayerCache:
         self.enabled = enabled and folder is not None
         self.writable = writable
         self.log: dict[str, str] = {}
-        self.source_valid: dict[str, int] = {}  # entry name -> valid cells of the layer it was computed from
+        self.source_valid: dict[str, dict[str, int]] = {}  # entry name -> {layer read: its valid cells}
         self._keys: dict[str, str | None] = {}
         self._files: dict[str, Any] | None = None
 
@@ -263,21 +264,22 @@ class LayerCache:
             "format": CACHE_FORMAT, "tool": tool_version(), "exclusions": constraints, "study_area": study_area,
             "deps": deps, "grid": grid_identity(self.grid)})
 
-    def resolve(self, items: list[tuple[str, str | None, Callable[[], da.Array], str, da.Array | None]]
+    def resolve(self, items: list[tuple[str, str | None, Callable[[], da.Array], str, dict[str, da.Array]]]
                 ) -> dict[str, da.Array]:
         """Weight-independent arrays (criterion scores, the exclusion mask) from the cache, or built and stored.
 
-        ``items``: (name, key or None, build, units, source); ``build()`` returns the lazy float32 or bool array.
+        ``items``: (name, key or None, build, units, sources); ``build()`` returns the lazy float32 or bool array.
         Every miss is stored in ONE write pass (the layers they read are read once), then read back like a hit, so
         a run that only changes a weight or a class break reads finished scores and one mask instead of every
         layer, rasterization and transform again. A bool mask is stored as uint8 (1 = True) and read back as
-        bool. ``source`` (or None): the layer the entry is computed from, whose count of valid cells is stored in
-        the manifest and put in ``self.source_valid[name]`` on a store or a hit (a run that reads the entry does
-        not read the layer, yet still warns about an input that is nodata everywhere). Returns name -> lazy array.
+        bool. ``sources``: layers the entry is computed from (name -> array), whose counts of valid cells are
+        stored in the manifest (in name order: the key fixes what they are, not what the config calls them) and
+        put in ``self.source_valid[name]`` on a store or a hit (a run that reads the entry does not read them, yet
+        still warns about an input that is nodata everywhere). Returns name -> lazy array.
         """
         out: dict[str, da.Array] = {}
         misses: list[_Entry] = []
-        for name, key, build, units, source in items:
+        for name, key, build, units, sources in items:
             if not self.enabled or key is None:
                 self.log[name] = "off" if not self.enabled else "not cached (an input has no file to hash)"
                 out[name] = build()
@@ -286,15 +288,17 @@ class LayerCache:
             if m is not None:
                 self.log[name] = f"hit {key[:16]}"
                 out[name] = self._read(key, np.dtype(m.get("dtype", "float32")))
-                if m.get("source_valid_cells") is not None:
-                    self.source_valid[name] = int(m["source_valid_cells"])
+                counts = m.get("source_valid_cells")
+                counts = [counts] if isinstance(counts, int) else counts
+                if isinstance(counts, list) and len(counts) == len(sources):
+                    self.source_valid[name] = dict(zip(sorted(sources), map(int, counts), strict=True))
                 continue
             arr = build()
             if not self.writable:
                 self.log[name] = "miss (not stored: dry run)"
                 out[name] = arr
                 continue
-            misses.append(_Entry(name, key, arr, units, {"type": name.split(":")[0]}, source))
+            misses.append(_Entry(name, key, arr, units, {"type": name.split(":")[0]}, dict(sources)))
         if misses:
             log.info("computing %s into the cache", ", ".join(e.name for e in misses))
             self._store(misses)
@@ -344,8 +348,7 @@ class LayerCache:
         """Write ``entries`` in one pass (plain tiled GeoTIFFs), then each manifest, last."""
         outs, counts = [], []
         for e in entries:
-            if e.source is not None:
-                counts.append(da.count_nonzero(~da.isnan(e.source)))
+            counts += [da.count_nonzero(~da.isnan(e.sources[n])) for n in sorted(e.sources)]
             tif = self._paths(e.key)[0]
             arr = e.array.astype(np.uint8) if e.array.dtype == np.bool_ else e.array
             outs.append(rio.RasterOutput(arr, tif, description=e.name, units=e.units,
@@ -355,8 +358,10 @@ class LayerCache:
         counted = iter(counted)
         # The manifest last: an entry without it is an interrupted write and is recomputed.
         for e in entries:
-            if e.source is not None:
-                e.meta["source_valid_cells"] = self.source_valid[e.name] = int(next(counted))
+            if e.sources:
+                got = {n: int(next(counted)) for n in sorted(e.sources)}
+                self.source_valid[e.name] = got
+                e.meta["source_valid_cells"] = [got[n] for n in sorted(got)]
             tif, man = self._paths(e.key)
             write_json_atomic(man, {"format": CACHE_FORMAT, "key": e.key, "name": e.name, "units": e.units,
                                     "dtype": str(e.array.dtype), "warnings": [], **e.meta,
@@ -377,4 +382,4 @@ class _Entry:
     array: da.Array
     units: str
     meta: dict = field(default_factory=dict)  # extra manifest fields (layer type, warnings of its build)
-    source: da.Array | None = None  # the layer it is computed from (its valid cells are counted in the manifest)
+    sources: dict[str, da.Array] = field(default_factory=dict)  # layers read (valid cells kept in the manifest)

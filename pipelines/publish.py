@@ -87,7 +87,8 @@ def run_and_publish(built: Built, show_progress: bool = True, events: Any = None
     # Valid cells of each raster input the outputs read anyway (criteria, expressions, written layers), counted
     # in the same pass: an input that is nodata everywhere on the grid is named in a warning. Inputs the outputs
     # do not read (only behind a cached layer, criterion score or exclusion mask) are not counted here, which would
-    # read them again: behind a criterion, the cache counted them when it stored the score (built.layer_valid).
+    # read them again: behind a criterion or a rule, the cache counted them when it stored the score or the mask
+    # (built.layer_valid).
     in_graph = set().union(*(o.array.__dask_graph__().layers for o in outs))
     raster_inputs = [n for n in built.plan.needed if n in cfg.inputs and isinstance(cfg.inputs[n], RasterInput)
                      and built.layers[n].name in in_graph]

@@ -177,18 +177,19 @@ def build(plan: Plan, dry_run: bool = False) -> Built:
         return lambda: transforms[cname](layers[cfg.criteria[cname].layer]).astype(np.float32)
 
     items = [(f"criterion:{c}", cache.criterion_key(cfg.criteria[c].layer, t), criterion(c), "score 0-1",
-              layers[cfg.criteria[c].layer]) for c, t in transforms.items()]
+              {cfg.criteria[c].layer: layers[cfg.criteria[c].layer]}) for c, t in transforms.items()]
     ex_names = _exclusion_names(cfg)
     if ex_names is not None:
         ex_key = cache.exclusion_key([ex.model_dump(mode="json") for ex in cfg.constraints.exclude], cfg.grid.mask,
                                      ex_names)
+        rule_inputs = {n: layers[n] for n in ex_names if isinstance(cfg.inputs.get(n), RasterInput)}
         items.append(("exclusions", ex_key, lambda: _exclusions(cfg, loaded, layers, vectors, grid), "excluded",
-                      None))
+                      rule_inputs))
     resolved = cache.resolve(items)
     criteria = {c: resolved[f"criterion:{c}"] for c in transforms}
-    # Valid cells of the layers behind criteria stored or found in the cache (publish warns about empty inputs).
-    layer_valid = {cfg.criteria[c].layer: cache.source_valid[f"criterion:{c}"] for c in transforms
-                   if f"criterion:{c}" in cache.source_valid}
+    # Valid cells of the layers behind criteria and rules stored or found in the cache (publish warns about
+    # empty inputs).
+    layer_valid = {n: count for counts in cache.source_valid.values() for n, count in counts.items()}
     t1 = time.perf_counter()
     try:
         weight_set = derive_weights(cfg, criteria, vectors, grid)

@@ -328,6 +328,17 @@ def test_all_nodata_input_warns_and_outputs_are_nodata(tmp_path, capsys):
         assert f"warning: {want}" in capsys.readouterr().err, run
         log = json.loads((tmp_path / run / "run.json").read_text(encoding="utf-8"))["properties"]
         assert log["suitability:cache"]["criterion:elevation"].startswith("stored" if run == "cold" else "hit")
+    # An input only a rule reads (no criterion): counted when the exclusion mask is stored, kept in its manifest.
+    del raw["criteria"]["elevation"]
+    raw["criteria"]["slope"]["weight"], raw["criteria"]["water_access"]["weight"] = 0.5, 0.5
+    raw["layers"]["slope_deg"]["dem"] = "elevation_ok"
+    raw["inputs"]["elevation_ok"] = {"raster": str(DATA / "dem_5arcmin.tif")}
+    raw["outputs"]["layers"] = ["slope_deg"]  # the outputs themselves never read the empty DEM
+    for run in ("rule_cold", "rule_warm"):
+        assert main(["run", str(write_cfg(tmp_path, raw)), *cached, "--output-dir", str(tmp_path / run)]) == 0
+        assert f"warning: {want}" in capsys.readouterr().err, run
+        log = json.loads((tmp_path / run / "run.json").read_text(encoding="utf-8"))["properties"]
+        assert log["suitability:cache"]["exclusions"].startswith("stored" if run == "rule_cold" else "hit")
 
 
 def test_geometry_collection_keeps_polygons_for_a_mask(tmp_path):
