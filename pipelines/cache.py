@@ -187,10 +187,8 @@ class LayerCache:
         elif name in self.plan.config.layers:
             deps = {d: self.key(d) for d in node.deps}
             spec = self.plan.config.layers[name]
-            k = None if any(v is None for v in deps.values()) else _digest({
-                "format": CACHE_FORMAT, "tool": tool_version(), "layer": spec.model_dump(mode="json"),
-                "deps": deps, "grid": grid_identity(self.grid),
-            })
+            k = None if any(v is None for v in deps.values()) else self._derived_key(
+                layer=spec.model_dump(mode="json"), deps=deps)
         else:
             k = None
         self._keys[name] = k
@@ -201,14 +199,23 @@ class LayerCache:
         d = self.folder / key[:2]
         return d / f"{key}.tif", d / f"{key}.json"
 
-    def lookup(self, key: str) -> dict | None:
-        """The manifest of a complete entry, or None (absent, interrupted or damaged entries are misses)."""
-        tif, man = self._paths(key)
+    def _manifest(self, key: str) -> dict | None:
+        """The manifest written for ``key`` in this cache format, or None."""
         try:
-            m = json.loads(man.read_text(encoding="utf-8"))
+            m = json.loads(self._paths(key)[1].read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        if m.get("key") != key or m.get("format") != CACHE_FORMAT:
+        return m if m.get("key") == key and m.get("format") == CACHE_FORMAT else None
+
+    def _derived_key(self, **parts: Any) -> str:
+        """Key of an entry computed on this grid by this tool and cache format from ``parts``."""
+        return _digest({"format": CACHE_FORMAT, "tool": tool_version(), **parts, "grid": grid_identity(self.grid)})
+
+    def lookup(self, key: str) -> dict | None:
+        """The manifest of a complete entry, or None (absent, interrupted or damaged entries are misses)."""
+        tif = self._paths(key)[0]
+        m = self._manifest(key)
+        if m is None:
             return None
         try:
             if tif.stat().st_size != m.get("size"):
@@ -251,18 +258,15 @@ class LayerCache:
     def criterion_key(self, layer: str, transform) -> str | None:
         """Key of a criterion: the transform as applied (fitted parameters included) of the layer ``layer``."""
         k = self.key(layer) if self.enabled else None
-        return None if k is None else _digest({
-            "format": CACHE_FORMAT, "tool": tool_version(), "criterion": transform.as_record(), "layer": k,
-            "grid": grid_identity(self.grid)})
+        return None if k is None else self._derived_key(criterion=transform.as_record(), layer=k)
 
     def exclusion_key(self, constraints: list[dict], study_area: str | None, names: list[str]) -> str | None:
         """Key of the exclusion mask: the constraints, the study-area vector and the keys of every name they read."""
         if not self.enabled:
             return None
         deps = {n: self.key(n) for n in sorted(set(names) | ({study_area} - {None}))}
-        return None if any(v is None for v in deps.values()) else _digest({
-            "format": CACHE_FORMAT, "tool": tool_version(), "exclusions": constraints, "study_area": study_area,
-            "deps": deps, "grid": grid_identity(self.grid)})
+        return None if any(v is None for v in deps.values()) else self._derived_key(
+            exclusions=constraints, study_area=study_area, deps=deps)
 
     def resolve(self, items: list[tuple[str, str | None, Callable[[], da.Array], str, dict[str, da.Array]]]
                 ) -> dict[str, da.Array]:
@@ -312,9 +316,8 @@ class LayerCache:
         if not self.enabled:
             return None
         deps = {n: self.key(n) for n in ({layer, study_area} - {None})}
-        return None if any(v is None for v in deps.values()) else _digest({
-            "format": CACHE_FORMAT, "tool": tool_version(), "stats": layer, "study_area": study_area,
-            "deps": deps, "grid": grid_identity(self.grid)})
+        return None if any(v is None for v in deps.values()) else self._derived_key(
+            stats=layer, study_area=study_area, deps=deps)
 
     def stats_lookup(self, layers: list[str], study_area: str | None) -> dict[str, dict]:
         """The cached statistics of those ``layers`` that have them (layer -> ``layer_stats`` dict)."""
@@ -323,11 +326,8 @@ class LayerCache:
             key = self.stats_key(name, study_area)
             if key is None:
                 continue
-            try:
-                m = json.loads(self._paths(key)[1].read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if m.get("key") == key and m.get("format") == CACHE_FORMAT and isinstance(m.get("stats"), dict):
+            m = self._manifest(key)
+            if m is not None and isinstance(m.get("stats"), dict):
                 found[name] = {**m["stats"], "layer": name}
                 self.log[f"stats:{name}"] = f"hit {key[:16]}"
         return found
