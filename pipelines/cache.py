@@ -6,9 +6,9 @@ combined), so a rerun that changes only weights, the overlay or the classes read
 
 Criterion key: the transform as applied (``as_record()``, fitted parameters included) and the key of its layer.
 Exclusion key: the ``constraints.exclude`` entries, the study-area vector and the keys of every name they read.
-Both include the grid, tool and format. A criterion entry's manifest also holds the valid cells of its layer, and
-the mask's those of the raster inputs its rules read (``source_valid_cells``), so a run that reads only the entry
-still warns about an input that is nodata everywhere.
+Both include the grid, tool and format. A criterion entry's manifest also holds the valid cells of its layer, the
+mask's those of the raster inputs its rules read, and a derived layer's those of the raster inputs it reads
+(``source_valid_cells``), so a run that reads only the entry still warns about an input that is nodata everywhere.
 The statistics a fitted transform needs (count, min, max, mean, std of a layer inside ``grid.mask``) are kept as
 a manifest without a GeoTIFF (``stats:<layer>``), keyed by the layer's and the study area's keys.
 
@@ -237,10 +237,15 @@ class LayerCache:
         if key is None:
             self.log[name] = "not cached (an input has no file to hash)"
             return spec.build(ctx)
+        # The raster inputs the layer reads: their valid cells go into the manifest, so a run that reads the entry
+        # (and never the input, e.g. a DEM behind a cached slope) still warns about an input nodata everywhere.
+        sources = {d: ctx.layers[d] for d in self.plan.nodes[name].deps
+                   if self.plan.nodes[d].kind == "raster" and d in ctx.layers}
         m = self.lookup(key)
         if m is not None:
             ctx.warnings.extend(m.get("warnings", []))
             self.log[name] = f"hit {key[:16]}"
+            self._note_sources(name, m, sources)
             return self._read(key, np.dtype(np.float32)), m["units"]
         n_warn = len(ctx.warnings)
         arr, units = spec.build(ctx)
@@ -251,7 +256,7 @@ class LayerCache:
             self.log[name] = f"miss (not stored: dtype {arr.dtype})"
             return arr, units
         log.info("computing layer %s into the cache (%s)", name, self._paths(key)[0])
-        self._store([_Entry(name, key, arr, units, {"type": spec.type, "warnings": ctx.warnings[n_warn:]})])
+        self._store([_Entry(name, key, arr, units, {"type": spec.type, "warnings": ctx.warnings[n_warn:]}, sources)])
         return self._read(key, arr.dtype), units
 
     # --- criteria and the exclusion mask ----------------------------------------------------------------
@@ -292,10 +297,7 @@ class LayerCache:
             if m is not None:
                 self.log[name] = f"hit {key[:16]}"
                 out[name] = self._read(key, np.dtype(m.get("dtype", "float32")))
-                counts = m.get("source_valid_cells")
-                counts = [counts] if isinstance(counts, int) else counts
-                if isinstance(counts, list) and len(counts) == len(sources):
-                    self.source_valid[name] = dict(zip(sorted(sources), map(int, counts), strict=True))
+                self._note_sources(name, m, sources)
                 continue
             arr = build()
             if not self.writable:
@@ -309,6 +311,13 @@ class LayerCache:
             for e in misses:
                 out[e.name] = self._read(e.key, e.array.dtype)
         return out
+
+    def _note_sources(self, name: str, manifest: dict, sources: dict) -> None:
+        """Put the valid cells an entry's manifest kept for its ``sources`` (in name order) in ``source_valid``."""
+        counts = manifest.get("source_valid_cells")
+        counts = [counts] if isinstance(counts, int) else counts
+        if sources and isinstance(counts, list) and len(counts) == len(sources):
+            self.source_valid[name] = dict(zip(sorted(sources), map(int, counts), strict=True))
 
     # --- statistics of fitted layers --------------------------------------------------------------------
     def stats_key(self, layer: str, study_area: str | None) -> str | None:

@@ -87,7 +87,7 @@ def run_and_publish(built: Built, show_progress: bool = True, events: Any = None
     # Valid cells of each raster input the outputs read anyway (criteria, expressions, written layers), counted
     # in the same pass: an input that is nodata everywhere on the grid is named in a warning. Inputs the outputs
     # do not read (only behind a cached layer, criterion score or exclusion mask) are not counted here, which would
-    # read them again: behind a criterion or a rule, the cache counted them when it stored the score or the mask
+    # read them again: the cache counted them when it stored that entry and kept the count in its manifest
     # (built.layer_valid).
     in_graph = set().union(*(o.array.__dask_graph__().layers for o in outs))
     raster_inputs = [n for n in built.plan.needed if n in cfg.inputs and isinstance(cfg.inputs[n], RasterInput)
@@ -100,7 +100,7 @@ def run_and_publish(built: Built, show_progress: bool = True, events: Any = None
         stats, extra_list = write_many(outs, built.grid, extra=list(extra_lazy.values()) + valid_lazy)
     valid_counts = extra_list[len(extra_lazy):]
     extra_done = dict(zip(extra_lazy, extra_list[: len(extra_lazy)], strict=True))
-    counts = {n: built.layer_valid[n] for n in built.plan.needed if n in built.layer_valid}
+    counts = dict(built.layer_valid)  # every entry this run built or read, so every input behind one
     counts.update(zip(raster_inputs, valid_counts, strict=True))
     for n, count in counts.items():
         if n in cfg.inputs and int(count) == 0:

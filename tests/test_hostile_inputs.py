@@ -339,6 +339,19 @@ def test_all_nodata_input_warns_and_outputs_are_nodata(tmp_path, capsys):
         assert f"warning: {want}" in capsys.readouterr().err, run
         log = json.loads((tmp_path / run / "run.json").read_text(encoding="utf-8"))["properties"]
         assert log["suitability:cache"]["exclusions"].startswith("stored" if run == "rule_cold" else "hit")
+    # An input only a cached derived layer reads (the DEM behind slope_deg; no criterion or rule reads the DEM):
+    # counted when the layer is stored, kept in the layer's manifest.
+    raw["layers"]["slope_deg"]["dem"] = "elevation_m"
+    del raw["inputs"]["elevation_ok"]
+    raw["constraints"]["exclude"] = [{"vector": "lakes"}, {"where": "slope_deg >= 25"},
+                                     {"where": "in_sanjiangyuan == 1 and slope_deg >= 15"}]
+    raw["outputs"]["layers"] = ["dist_water_m"]
+    fresh = [a for a in ARGS if a != "--no-cache"] + ["--set", f"cache.folder={json.dumps(str(tmp_path / 'c2'))}"]
+    for run in ("derived_cold", "derived_warm"):
+        assert main(["run", str(write_cfg(tmp_path, raw)), *fresh, "--output-dir", str(tmp_path / run)]) == 0
+        assert f"warning: {want}" in capsys.readouterr().err, run
+        log = json.loads((tmp_path / run / "run.json").read_text(encoding="utf-8"))["properties"]
+        assert log["suitability:cache"]["slope_deg"].startswith("stored" if run == "derived_cold" else "hit")
 
 
 def test_geometry_collection_keeps_polygons_for_a_mask(tmp_path):
