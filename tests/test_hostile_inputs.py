@@ -320,38 +320,34 @@ def test_all_nodata_input_warns_and_outputs_are_nodata(tmp_path, capsys):
         assert np.isnan(ds.read(1)).all()
     with rasterio.open(out / "suitability_class.tif") as ds:
         assert (ds.read(1) == 0).all()
+    def cold_then_warm(tag: str, cache_dir: str, entry: str) -> None:
+        """Two runs on one cache: both warn; the first stores ``entry``, the second reads it."""
+        folder = json.dumps(str(tmp_path / cache_dir))
+        args = [a for a in ARGS if a != "--no-cache"] + ["--set", f"cache.folder={folder}"]
+        for run in (f"{tag}_cold", f"{tag}_warm"):
+            assert main(["run", str(write_cfg(tmp_path, raw)), *args, "--output-dir", str(tmp_path / run)]) == 0
+            assert f"warning: {want}" in capsys.readouterr().err, run
+            log = json.loads((tmp_path / run / "run.json").read_text(encoding="utf-8"))["properties"]
+            assert log["suitability:cache"][entry].startswith("stored" if run.endswith("cold") else "hit"), run
+
     # With the cache, a cold run (which stores the criterion scores and reads them back) and a warm run (which
     # never reads the DEM) warn alike: the count comes from the criterion's cache entry.
-    cached = [a for a in ARGS if a != "--no-cache"] + ["--set", f"cache.folder={json.dumps(str(tmp_path / 'c'))}"]
-    for run in ("cold", "warm"):
-        assert main(["run", str(write_cfg(tmp_path, raw)), *cached, "--output-dir", str(tmp_path / run)]) == 0
-        assert f"warning: {want}" in capsys.readouterr().err, run
-        log = json.loads((tmp_path / run / "run.json").read_text(encoding="utf-8"))["properties"]
-        assert log["suitability:cache"]["criterion:elevation"].startswith("stored" if run == "cold" else "hit")
+    cold_then_warm("criterion", "c", "criterion:elevation")
     # An input only a rule reads (no criterion): counted when the exclusion mask is stored, kept in its manifest.
     del raw["criteria"]["elevation"]
     raw["criteria"]["slope"]["weight"], raw["criteria"]["water_access"]["weight"] = 0.5, 0.5
     raw["layers"]["slope_deg"]["dem"] = "elevation_ok"
     raw["inputs"]["elevation_ok"] = {"raster": str(DATA / "dem_5arcmin.tif")}
     raw["outputs"]["layers"] = ["slope_deg"]  # the outputs themselves never read the empty DEM
-    for run in ("rule_cold", "rule_warm"):
-        assert main(["run", str(write_cfg(tmp_path, raw)), *cached, "--output-dir", str(tmp_path / run)]) == 0
-        assert f"warning: {want}" in capsys.readouterr().err, run
-        log = json.loads((tmp_path / run / "run.json").read_text(encoding="utf-8"))["properties"]
-        assert log["suitability:cache"]["exclusions"].startswith("stored" if run == "rule_cold" else "hit")
+    cold_then_warm("rule", "c", "exclusions")
     # An input only a cached derived layer reads (the DEM behind slope_deg; no criterion or rule reads the DEM):
-    # counted when the layer is stored, kept in the layer's manifest.
+    # counted when the layer is stored, kept in the layer's manifest. A new cache: the first run stored this slope.
     raw["layers"]["slope_deg"]["dem"] = "elevation_m"
     del raw["inputs"]["elevation_ok"]
     raw["constraints"]["exclude"] = [{"vector": "lakes"}, {"where": "slope_deg >= 25"},
                                      {"where": "in_sanjiangyuan == 1 and slope_deg >= 15"}]
     raw["outputs"]["layers"] = ["dist_water_m"]
-    fresh = [a for a in ARGS if a != "--no-cache"] + ["--set", f"cache.folder={json.dumps(str(tmp_path / 'c2'))}"]
-    for run in ("derived_cold", "derived_warm"):
-        assert main(["run", str(write_cfg(tmp_path, raw)), *fresh, "--output-dir", str(tmp_path / run)]) == 0
-        assert f"warning: {want}" in capsys.readouterr().err, run
-        log = json.loads((tmp_path / run / "run.json").read_text(encoding="utf-8"))["properties"]
-        assert log["suitability:cache"]["slope_deg"].startswith("stored" if run == "derived_cold" else "hit")
+    cold_then_warm("derived", "c2", "slope_deg")
 
 
 def test_geometry_collection_keeps_polygons_for_a_mask(tmp_path):
