@@ -449,3 +449,47 @@ def test_incremental_tile_rounds_equal_from_scratch_rounds_and_free_their_state(
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, c)
     np.testing.assert_allclose(got[0], _mcp(f, src), rtol=1e-6)
+
+
+def _counted_friction(f, chunks):
+    """``f`` as a dask array whose blocks are made by a function that counts its calls per block."""
+    import threading
+
+    calls: dict = {}
+    lock = threading.Lock()
+
+    def make(block, block_info=None):
+        key = tuple(block_info[0]["chunk-location"])
+        with lock:
+            calls[key] = calls.get(key, 0) + 1
+        return block.copy()
+
+    return da.from_array(f, chunks=chunks).map_blocks(make, dtype=f.dtype, name="counted-friction"), calls
+
+
+def test_friction_is_computed_once_for_all_rounds_and_once_more_with_the_outputs(monkeypatch):
+    """The rounds use the friction computed once (held, within FRICTION_HOLD_BYTES), not recomputed per round; the
+    output pass computes it once more, sharing it with other consumers (here the friction itself, as a layer
+    computed with the minutes); over the budget each round recomputes it, with the same numbers."""
+    import dask
+
+    import rasters.cost as cost_mod
+
+    f, src = _random_case(shape=(70, 53), n_src=3, seed=24)
+    fric, calls = _counted_friction(f, (17, 13))
+    nblocks = fric.npartitions
+    res = travel_time(fric, src, cell_size_m=1.0)
+    assert res.rounds > 2
+    assert len(calls) == nblocks and set(calls.values()) == {1}, calls
+    calls.clear()
+    minutes, same_f = dask.compute(res.minutes, fric)
+    assert len(calls) == nblocks and set(calls.values()) == {1}, calls
+    np.testing.assert_array_equal(same_f, f)
+    np.testing.assert_allclose(minutes, _mcp(f, src), rtol=1e-6)
+
+    monkeypatch.setattr(cost_mod, "FRICTION_HOLD_BYTES", 0)
+    fric, calls = _counted_friction(f, (17, 13))
+    big = travel_time(fric, src, cell_size_m=1.0)
+    assert (big.rounds, big.tile_solves) == (res.rounds, res.tile_solves)
+    assert max(calls.values()) > 1  # recomputed in the rounds that need it
+    np.testing.assert_array_equal(big.minutes.compute(), minutes)

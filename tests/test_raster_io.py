@@ -302,6 +302,52 @@ def test_write_many_computes_shared_blocks_once(tmp_path):
         assert float(stats[0]["STATISTICS_MAXIMUM"]) == want.max()
 
 
+def _logged_source(g, window, log):
+    """Block (window) of a test source; appends the block's position to the file ``log`` (from any process)."""
+    with open(log, "a") as fh:
+        fh.write(f"{window.row_off} {window.col_off}\n")
+    return np.full((int(window.height), int(window.width)), window.row_off + window.col_off, np.float32)
+
+
+@pytest.mark.parametrize("where", ["local_cluster", "processes"])
+def test_write_many_computes_shared_blocks_once_in_other_processes(tmp_path, where):
+    """As above, on the paths where blocks are computed in other processes and written here (a dask.distributed
+    LocalCluster with 2 worker processes, and a process pool): each source block runs once, although the blocks
+    are computed block by block rather than as arrays (dask.optimize in dask 2026.8 optimized each output on its
+    own, so the score was computed again inside the classes' fused tasks and again for the count)."""
+    import dask
+    import dask.array as da
+    import distributed
+
+    from rasters.blocks import grid_blocks
+
+    grid = Grid.from_bounds((0, 0, 64, 48), 1, ALBERS, chunk_size=16)
+    log = tmp_path / "calls.txt"
+    src = grid_blocks(_logged_source, grid, np.float32, str(log), name="logged-source")
+    score = (src * 2).astype(np.float32)
+    classes = (score > 40).astype(np.uint8)
+    extras = [da.count_nonzero(score > 10), dask.delayed(int)(3)]
+    outs = [io.RasterOutput(score, tmp_path / "s.tif", nodata=float("nan")),
+            io.RasterOutput(classes, tmp_path / "c.tif", nodata=0)]
+    if where == "local_cluster":
+        with (distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+              as cluster, distributed.Client(cluster, set_as_default=True)):
+            assert io.scheduler_kind() == "distributed"
+            stats, got = io.write_many(outs, grid, extra=extras)
+    else:
+        with dask.config.set(scheduler="processes", num_workers=2):
+            assert io.scheduler_kind() == "processes"
+            stats, got = io.write_many(outs, grid, extra=extras)
+    calls = log.read_text().split("\n")[:-1]
+    assert len(calls) == 3 * 4 and len(set(calls)) == 3 * 4, sorted(calls)
+    want = np.add.outer(np.arange(48) // 16 * 16, np.arange(64) // 16 * 16) * 2
+    assert int(got[0]) == int((want > 10).sum()) and got[1] == 3
+    with rasterio.open(tmp_path / "s.tif") as a, rasterio.open(tmp_path / "c.tif") as b:
+        np.testing.assert_array_equal(a.read(1), want)
+        np.testing.assert_array_equal(b.read(1), (want > 40).astype(np.uint8))
+    assert float(stats[0]["STATISTICS_MAXIMUM"]) == want.max()
+
+
 def _aligned_source(tmp_path):
     """An 80 x 100 int16 source on 100 m cells with nodata, in the grid's CRS."""
     a = (np.arange(80 * 100, dtype=np.int16).reshape(80, 100) * 7) % 1000
