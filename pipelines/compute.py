@@ -128,7 +128,7 @@ def scheduler(spec: ComputeSpec | None = None, echo: Callable[[str], None] | Non
         except (ValueError, TypeError) as e:
             raise ConfigError(f"compute: cannot start a LocalCluster ({e})") from None
         try:
-            with distributed.Client(cluster, set_as_default=True) as client:
+            with distributed.Client(cluster, set_as_default=True) as client, dask.config.set(_QUIET_GRAPHS):
                 info = SchedulerInfo("local_cluster", len(cluster.workers), _link(client), cluster.scheduler_address)
                 for hook in client_hooks:
                     hook(client)
@@ -149,9 +149,31 @@ def scheduler(spec: ComputeSpec | None = None, echo: Callable[[str], None] | Non
             hook(client)
         echo(f"dask scheduler {spec.address}: {n} workers" + (f"; dashboard: {info.dashboard}" if info.dashboard
                                                                 else ""))
-        yield info
+        with dask.config.set(_QUIET_GRAPHS):
+            yield info
     finally:
+        _release_tile_states(client)
         client.close()
+
+
+def _release_tile_states(client) -> None:
+    """Free the travel-time tile states this run left on the workers of a long-lived cluster (a LocalCluster's
+    workers end with it). A tile's state is freed by its final pass only on the worker that runs that pass; the
+    others kept theirs until ``rasters.cost.TILE_STATE_IDLE_S`` passed and another run stored a state."""
+    from rasters.cost import release_tile_states, take_run_tokens
+
+    tokens = take_run_tokens()
+    if tokens:
+        try:
+            client.run(release_tile_states, tokens, on_error="ignore")
+        except Exception:  # noqa: BLE001 - a lost scheduler: nothing to free, and the run's outcome stands
+            pass
+
+
+# distributed warns above 10 MB of graph. The final travel-time pass carries each tile's converged halo strips in
+# its tasks (about 11 MiB at 90 m, 100 MiB at 30 m): data the tasks need, not a graph built by mistake, so the
+# console of a cluster run stays quiet up to this size.
+_QUIET_GRAPHS = {"distributed.admin.large-graph-warning-threshold": "512MB"}
 
 
 def _link(client) -> str | None:

@@ -756,6 +756,28 @@ FRICTION_HOLD_BYTES = 512 * 2**20
 #: one run is one round's solves: minutes at 30 m).
 TILE_STATE_IDLE_S = 1800.0
 _STATES = _TileStates()
+#: Tokens of the travel-time runs started in this process whose tile states may still sit in workers' stores
+#: (the final pass frees a tile's state only where it runs); see :func:`take_run_tokens`.
+_RUN_TOKENS: list[str] = []
+
+
+def take_run_tokens() -> list[str]:
+    """The tokens of travel-time runs started in this process since the last call (and forget them)."""
+    tokens = list(_RUN_TOKENS)
+    _RUN_TOKENS.clear()
+    return tokens
+
+
+def release_tile_states(tokens: list[str]) -> int:
+    """Drop the tile states of the runs ``tokens`` from this process's store; returns the bytes freed.
+
+    Run on every worker of a long-lived cluster when the outputs that read them are written
+    (``pipelines.compute`` does), so the workers do not hold a finished run's states until the idle timeout.
+    """
+    before = _STATES.nbytes
+    for token in tokens:
+        _STATES.drop_run(token)
+    return before - _STATES.nbytes
 
 
 def _tile_task(token, key, fric_padded, fac, nb, rows, cols, ids, max_cost, k, halo, full):
@@ -867,6 +889,7 @@ def _travel_time_tiled(friction: da.Array, dx, dy, rows, cols, ids, nb, max_cost
         return all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(h1, h2, strict=True))
 
     token = uuid.uuid4().hex  # names this run's tile states in _STATES
+    _RUN_TOKENS.append(token)
     used = {}
     active = sorted(key for key, s in src.items() if s[0].size)
     rounds = solves = 0

@@ -15,7 +15,7 @@ import pytest
 import rasterio
 
 from pipelines.cli import main
-from pipelines.compute import ComputeSpec, cli_overrides
+from pipelines.compute import ComputeSpec, cli_overrides, scheduler
 from rasters.errors import ConfigError
 from tests._demo_core import core_raw as demo_raw
 from tests.test_config import write_cfg
@@ -120,8 +120,9 @@ def test_unreachable_address_is_one_line(threaded, tmp_path, capsys, monkeypatch
 def test_local_cluster_console_shows_no_routine_shuffle_warnings():
     """A p2p rechunk on the run's LocalCluster (the exact-distance strips of a province take one) is routine:
     distributed logs its start and end at WARNING, which the run keeps off the console; the values are right.
-    In a subprocess, so the console is the real stderr (distributed's log handler holds the stream it was
-    imported with)."""
+    So is a graph of more than 10 MB carrying data its tasks need (the final travel-time pass carries the tiles'
+    halos: 11 MiB at 90 m), which distributed warns about. In a subprocess, so the console is the real stderr
+    (distributed's log handler holds the stream it was imported with)."""
     import subprocess
     import sys
 
@@ -131,9 +132,39 @@ def test_local_cluster_console_shows_no_routine_shuffle_warnings():
         "with scheduler(ComputeSpec(scheduler='local_cluster', workers=2, dashboard=False)):\n"
         "    a = da.arange(400 * 400, chunks=400 * 10).reshape(400, 400).rechunk((400, 10))\n"
         "    print(int(a.rechunk((10, 400), method='p2p').sum().compute()))\n"
+        "    import dask, numpy as np\n"
+        "    print(int(dask.delayed(np.sum)(np.ones(2_000_000, dtype=np.int64)).compute()))\n"  # a 16 MB graph
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           cwd=str(Path(__file__).resolve().parent.parent))
     assert done.returncode == 0, done.stderr
-    assert int(done.stdout.strip()) == sum(range(400 * 400))
+    assert [int(v) for v in done.stdout.split()] == [sum(range(400 * 400)), 2_000_000]
     assert "Shuffle" not in done.stderr, done.stderr
+    assert "large graph" not in done.stderr, done.stderr
+
+
+def test_existing_cluster_is_left_without_the_runs_tile_states():
+    """On a long-lived cluster (scheduler: address) the travel-time rounds leave tile states in the workers' stores;
+    a tile's final pass frees its state only on the worker that runs it. When the run's scheduler context ends,
+    every worker is asked to drop the states of the runs started in it: none is left (before: held until the idle
+    timeout, up to rasters.cost.TILE_STATE_BUDGET_BYTES per worker)."""
+    import dask.array as da
+    import distributed
+
+    from rasters.cost import travel_time
+
+    def held() -> int:
+        from rasters import cost
+
+        return cost._STATES.nbytes
+
+    rng = np.random.default_rng(5)
+    f = rng.uniform(0.002, 0.05, (70, 53))
+    with (distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+          as cluster, distributed.Client(cluster, set_as_default=False) as probe):
+        with scheduler(ComputeSpec(scheduler="address", address=cluster.scheduler_address), echo=lambda s: None):
+            res = travel_time(da.from_array(f, chunks=(17, 13)), [(3, 4), (60, 40)], cell_size_m=1.0)
+            assert res.rounds > 1
+            # the rounds ran; the outputs, whose final pass would free the states, are never computed here
+            assert sum(probe.run(held).values()) > 0
+        assert set(probe.run(held).values()) == {0}
