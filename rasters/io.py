@@ -565,6 +565,12 @@ def _optimized_together(arrays: Sequence[da.Array]) -> list[da.Array]:
     return [da.Array(hlg, a.name, a.chunks, meta=a._meta) for a in arrays]
 
 
+def _blocks_and_extras(arrays: Sequence[da.Array], extra: Sequence[Any]) -> tuple[list, list[da.Array]]:
+    """The outputs' blocks (:func:`_block_items`) and the extras as arrays, all on one optimized graph."""
+    together = _optimized_together([*arrays, *_extras_as_arrays(extra)])
+    return (_block_items(together[: len(arrays)]) if arrays else []), together[len(arrays):]
+
+
 def _block_items(arrays: Sequence[da.Array]) -> list[tuple[int, tuple[int, int], Window, Any]]:
     """(output index, block index, window, delayed block), block position by block position, so the
     blocks of all outputs at one place (which share their intermediates) are asked for together.
@@ -617,10 +623,9 @@ def _write_distributed(arrays: Sequence[da.Array], targets: Sequence[_Target], e
     from distributed import as_completed, default_client
 
     client = default_client()
-    together = _optimized_together([*arrays, *_extras_as_arrays(extra)])
-    items = _block_items(together[: len(arrays)]) if arrays else []
+    items, extra_arrays = _blocks_and_extras(arrays, extra)
     # Already optimized, as one graph: optimizing again would optimize each block and each extra on its own.
-    futures = client.compute([it[3] for it in items] + together[len(arrays):], optimize_graph=False)
+    futures = client.compute([it[3] for it in items] + extra_arrays, optimize_graph=False)
     block_futs, extra_futs = futures[: len(items)], futures[len(items):]
     where = {f.key: it[:3] for f, it in zip(block_futs, items, strict=True)}
     stats: list[dict] = [{} for _ in arrays]
@@ -655,9 +660,7 @@ def _write_batched(arrays: Sequence[da.Array], targets: Sequence[_Target], extra
     Intermediates reaching across blocks (distance strips, travel-time tiles) may be recomputed for each batch:
     for large runs on several processes use ``local_cluster``, which computes everything in one graph.
     """
-    together = _optimized_together([*arrays, *_extras_as_arrays(extra)])
-    items = _block_items(together[: len(arrays)]) if arrays else []
-    extra_arrays = together[len(arrays):]
+    items, extra_arrays = _blocks_and_extras(arrays, extra)
     per_item = max((a.dtype.itemsize * max(a.chunks[0]) * max(a.chunks[1]) for a in arrays), default=1)
     size = max(1, BATCH_BYTES // per_item)
     stats: list[dict] = [{} for _ in arrays]
